@@ -1,0 +1,1 @@
+"""Recommenders: one module per method family, each registering itself with ``@register``."""

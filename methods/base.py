@@ -1,0 +1,56 @@
+"""The method contract, in the scikit-learn manner.
+
+``__init__`` stores keyword hyper-parameters only; ``fit(train)`` learns state in
+attributes ending in ``_`` and returns ``self``; ``score(users)`` returns a float array
+``[len(users), n_items]``, higher is better. The harness, not the method, masks train
+items, restricts to the protocol's candidates, takes the top k and computes metrics.
+A score of ``-inf`` means "not recommended at all" (the list may end early).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.protocol import TrainData
+
+
+class NotFittedError(BenchError):
+    """``score`` was called before ``fit``."""
+
+
+class Recommender:
+    """Base class: parameter introspection and the not-fitted check."""
+
+    registered_name = "?"
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters and their current values (stored with every result)."""
+        sig = inspect.signature(type(self).__init__)
+        return {
+            p: getattr(self, p)
+            for p in sig.parameters
+            if p != "self" and sig.parameters[p].kind is not inspect.Parameter.VAR_KEYWORD
+        }
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def fit(self, train: TrainData) -> Recommender:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def score(self, users: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_items_"):
+            raise NotFittedError(f"{type(self).__name__}: call fit() before score()")
+
+    @property
+    def timings_(self) -> dict[str, float]:
+        """Seconds of named sub-phases of ``fit`` (e.g. pair sampling), if the method times any."""
+        return getattr(self, "_timings", {})
