@@ -121,9 +121,7 @@ def load_dataset(name: str = DEFAULT_DATASET, path: Path | None = None) -> Inter
     """Load ``name`` (an embedded dataset) or the MovieLens CSV folder at ``path``."""
     if path is None:
         if name not in EMBEDDED:
-            raise BenchError(
-                f"unknown dataset '{name}'; available: {', '.join(sorted(EMBEDDED))}"
-            )
+            raise BenchError(f"unknown dataset '{name}'; available: {', '.join(sorted(EMBEDDED))}")
         path = EMBEDDED[name]
         verify_checksums(path)
     path = Path(path)

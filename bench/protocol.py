@@ -48,17 +48,28 @@ PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
         Protocol(
-            "full", min_likers=0, min_dislikers=0,
+            "full",
+            min_likers=0,
+            min_dislikers=0,
             description="common ground: every movie, liked = rating >= 3.5",
         ),
-        Protocol("strategy1", description="seed strategy 1: movie filter (10 likers, 10 dislikers)"),
         Protocol(
-            "strategy2", popularity_threshold=100,
+            "strategy1", description="seed strategy 1: movie filter (10 likers, 10 dislikers)"
+        ),
+        Protocol(
+            "strategy2",
+            popularity_threshold=100,
             description="seed strategy 2: strategy 1 minus movies with >= 100 ratings",
         ),
-        Protocol("strategy3", description="seed strategy 3: strategy 1's data (pairs on normalised ratings)"),
         Protocol(
-            "strategy4", like_threshold=4.0, dislike_threshold=3.0, popularity_threshold=100,
+            "strategy3",
+            description="seed strategy 3: strategy 1's data (pairs on normalised ratings)",
+        ),
+        Protocol(
+            "strategy4",
+            like_threshold=4.0,
+            dislike_threshold=3.0,
+            popularity_threshold=100,
             description="seed strategy 4: like 4 / dislike 3, popularity cut (normalised pairs)",
         ),
     )
@@ -69,9 +80,7 @@ def get_protocol(name: str) -> Protocol:
     try:
         return PROTOCOLS[name]
     except KeyError:
-        raise BenchError(
-            f"unknown protocol '{name}'; available: {', '.join(PROTOCOLS)}"
-        ) from None
+        raise BenchError(f"unknown protocol '{name}'; available: {', '.join(PROTOCOLS)}") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,8 +146,10 @@ def kept_movies(data: Interactions, split: Split, protocol: Protocol) -> np.ndar
     dislikers = np.bincount(items[ratings < protocol.dislike_threshold], minlength=data.n_items)
     keep = (likers >= protocol.min_likers) & (dislikers >= protocol.min_dislikers)
     if protocol.popularity_threshold is not None:
-        popularity = likers if protocol.popularity_by == "likes" else np.bincount(
-            items, minlength=data.n_items
+        popularity = (
+            likers
+            if protocol.popularity_by == "likes"
+            else np.bincount(items, minlength=data.n_items)
         )
         keep &= popularity < protocol.popularity_threshold
     return keep

@@ -25,9 +25,7 @@ class Split:
         return ~self.train_mask
 
 
-def split_per_user(
-    data: Interactions, seed: int, train_fraction: float = TRAIN_FRACTION
-) -> Split:
+def split_per_user(data: Interactions, seed: int, train_fraction: float = TRAIN_FRACTION) -> Split:
     """Per user, ``round(train_fraction * n_u)`` ratings drawn at random go to train.
 
     Rounding is half-up. Vectorised: each interaction gets a random key, and its rank

@@ -71,17 +71,20 @@ def neighbour_scores(
     if liked_only:
         ratings = ratings.multiply(ratings >= train.like_threshold).tocsr()
         ratings.eliminate_zeros()
+    if weighted:
+        owner = np.repeat(np.arange(n_rows), n)
+        shape = (n_rows, train.n_users)
+        weights = sp.csr_matrix((similarities.ravel(), (owner, neighbours.ravel())), shape=shape)
+        linked = sp.csr_matrix((np.ones(owner.size), (owner, neighbours.ravel())), shape=shape)
+        rated = ratings.copy()
+        rated.data = np.ones_like(rated.data)
+        seen = (linked @ rated).toarray() > 0
+        return np.where(seen, (weights @ ratings).toarray(), -np.inf)
     block = ratings[neighbours.ravel()].tocoo()  # row r = (user r // n, neighbour slot r % n)
     owner = block.row // n
     sim = similarities.ravel()[block.row]
     out = np.full((n_rows, train.n_items), -np.inf)
-    if weighted:
-        summed = sp.coo_matrix((sim * block.data, (owner, block.col)), shape=out.shape).toarray()
-        seen = np.zeros(out.shape, dtype=bool)
-        seen[owner, block.col] = True
-        out = np.where(seen, summed, -np.inf)
-    else:
-        np.maximum.at(out, (owner, block.col), block.data + TIE * (1.0 + sim) / 2.0)
+    np.maximum.at(out, (owner, block.col), block.data + TIE * (1.0 + sim) / 2.0)
     return out
 
 
@@ -108,8 +111,9 @@ class NeighbourRecommender(Recommender):
 class UserKNN(NeighbourRecommender):
     """User-kNN with the seed's rule: cosine over rating rows, best liked rating of 10 neighbours."""
 
-    def __init__(self, n_neighbors: int = 10, weighted: bool = False, liked_only: bool = True,
-                 seed: int = 0):
+    def __init__(
+        self, n_neighbors: int = 10, weighted: bool = False, liked_only: bool = True, seed: int = 0
+    ):
         self.n_neighbors = n_neighbors
         self.weighted = weighted
         self.liked_only = liked_only
@@ -123,6 +127,7 @@ class UserKNN(NeighbourRecommender):
 class UserKNNWeighted(UserKNN):
     """Classic user-kNN: similarity-weighted sum of the 50 nearest users' ratings."""
 
-    def __init__(self, n_neighbors: int = 50, weighted: bool = True, liked_only: bool = False,
-                 seed: int = 0):
+    def __init__(
+        self, n_neighbors: int = 50, weighted: bool = True, liked_only: bool = False, seed: int = 0
+    ):
         super().__init__(n_neighbors, weighted, liked_only, seed)
