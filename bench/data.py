@@ -152,8 +152,8 @@ def _read_movies(path: Path, item_ids: np.ndarray) -> pd.DataFrame:
         meta = pd.read_csv(path, usecols=["movieId", "title", "genres"])
         frame = frame.merge(meta, on="movieId", how="left")
     else:
-        frame["title"] = np.nan
-        frame["genres"] = np.nan
+        frame["title"] = pd.Series(None, index=frame.index, dtype=object)
+        frame["genres"] = pd.Series(None, index=frame.index, dtype=object)
     frame["title"] = frame["title"].fillna("movie " + frame["movieId"].astype(str))
     frame["genres"] = frame["genres"].fillna("(no genres listed)")
     return frame

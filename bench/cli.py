@@ -1,0 +1,296 @@
+"""Command line: ``python -m bench {list,run,all,report,export}``."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from bench.data import DEFAULT_DATASET, EMBEDDED
+from bench.errors import BenchError
+from bench.metrics import DEFAULT_KS
+from bench.protocol import PROTOCOLS
+from bench.registry import discover
+from bench.report import DEFAULT_REPORT, write_report
+from bench.runner import Runner, plan
+from bench.store import DEFAULT_RESULTS, iter_records
+
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+def parse_params(items: list[str], methods: list[str]) -> dict[str, dict]:
+    """``--param epochs=5`` (every listed method that has it) or ``--param strategy1.epochs=5``."""
+    registry = discover()
+    out: dict[str, dict] = {m: {} for m in methods}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise BenchError(
+                f"--param '{item}' is not of the form NAME=VALUE (or METHOD.NAME=VALUE)"
+            )
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw  # a bare string such as feedback=liked
+        target, _, name = key.rpartition(".")
+        targets = [target] if target else methods
+        if target and target not in out:
+            raise BenchError(f"--param '{item}' names method '{target}', which is not being run")
+        takers = [m for m in targets if name in registry[m].cls.param_names()]
+        if not takers:
+            raise BenchError(
+                f"--param '{item}': no method being run has a parameter '{name}' "
+                "(see 'python -m bench list --params METHOD')"
+            )
+        for m in takers:
+            out[m][name] = value
+    return out
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dataset",
+        default=DEFAULT_DATASET,
+        help=f"dataset name (default {DEFAULT_DATASET}; embedded: {', '.join(EMBEDDED)})",
+    )
+    p.add_argument(
+        "--data-path",
+        type=Path,
+        default=None,
+        help="folder with a MovieLens-style ratings.csv (and movies.csv) to load instead",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help=f"results directory (default {DEFAULT_RESULTS}/)",
+    )
+    p.add_argument(
+        "--ks",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_KS),
+        help="cut-offs k for the metrics (default 10 20 50)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute even when a stored result with the same config exists",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=DEFAULT_REPORT,
+        help=f"where to write the markdown report (default {DEFAULT_REPORT})",
+    )
+    p.add_argument("--no-report", action="store_true", help="do not regenerate the report")
+
+
+def cmd_list(args) -> int:
+    registry = discover()
+    if args.params:
+        for name in args.params:
+            if name not in registry:
+                raise BenchError(
+                    f"unknown method '{name}'; available: {', '.join(sorted(registry))}"
+                )
+            cls = registry[name].cls
+            print(f"{name}: {registry[name].summary}\n")
+            print((cls.__doc__ or "").strip(), "\n")
+            print(
+                tabulate(
+                    sorted(cls().get_params().items()),
+                    headers=["parameter", "default"],
+                    tablefmt="github",
+                )
+            )
+        return 0
+    rows = [
+        [e.name, e.family, e.home_protocol or "every protocol", e.summary]
+        for e in sorted(registry.values(), key=lambda e: (e.family, e.name))
+    ]
+    print("Methods\n")
+    print(
+        tabulate(rows, headers=["method", "family", "runs on (default)", "what"], tablefmt="github")
+    )
+    print("\nProtocols\n")
+    rows = [
+        [
+            p.name,
+            p.like_threshold,
+            p.dislike_threshold,
+            p.min_likers,
+            p.min_dislikers,
+            p.popularity_threshold or "-",
+            p.description,
+        ]
+        for p in PROTOCOLS.values()
+    ]
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "protocol",
+                "like >=",
+                "dislike <",
+                "min likers",
+                "min dislikers",
+                "drop movies with >= ratings",
+                "what",
+            ],
+            tablefmt="github",
+        )
+    )
+    print("\nDatasets\n")
+    print("\n".join(f"{name} (embedded, {path})" for name, path in EMBEDDED.items()))
+    return 0
+
+
+def _run(args, methods: list[str], protocols, everything: bool) -> int:
+    runner = Runner(args.dataset, args.data_path, args.results, args.ks, args.force)
+    jobs = plan(methods, protocols, args.seeds, everything)
+    params = parse_params(args.param, methods)
+    records = runner.run(jobs, params)
+    rows = [
+        [r["protocol"], r["method"], r["seed"]]
+        + [f"{r['metrics'][f'recall@{k}']:.2f}" for k in runner.ks]
+        + [r["n_train"], r["n_test"], f"{r['timings']['fit']:.2f}"]
+        for r in records
+    ]
+    print(
+        tabulate(
+            rows,
+            headers=["protocol", "method", "seed"]
+            + [f"recall@{k} %" for k in runner.ks]
+            + ["train", "test", "fit s"],
+            tablefmt="github",
+            disable_numparse=True,
+        )
+    )
+    print(f"\n{len(records)} result record(s) in {args.results}/")
+    if not args.no_report:
+        print(f"report: {write_report(args.results, args.report)}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    return _run(args, args.methods, args.protocol, everything=False)
+
+
+def cmd_all(args) -> int:
+    methods = sorted(discover())
+    return _run(args, methods, None, everything=True)
+
+
+def cmd_report(args) -> int:
+    print(f"report: {write_report(args.results, args.report)}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    records = [r for _, r in iter_records(args.results)]
+    if not records:
+        raise BenchError(
+            f"no stored results under '{args.results}'; run 'python -m bench all' first"
+        )
+    json.dump(records, sys.stdout, indent=1, sort_keys=True)
+    print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark contrastive user-embedding recommenders against strong baselines "
+        "on identical splits of MovieLens.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "list",
+        help="registered methods, protocols and datasets",
+        description="List registered methods, protocols and datasets.",
+    )
+    p.add_argument("--params", nargs="+", metavar="METHOD", help="show a method's parameters")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "run",
+        help="run methods on protocols and split seeds",
+        description="Fit and evaluate METHODs. Without --protocol each runs on its "
+        "home protocol (the strategies on their own, baselines on 'full').",
+    )
+    p.add_argument("methods", nargs="+", metavar="METHOD", help="registered method names")
+    p.add_argument("--protocol", nargs="+", metavar="P", help=f"protocols: {', '.join(PROTOCOLS)}")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="split seeds (default 0)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="[METHOD.]NAME=VALUE",
+        help="override a hyper-parameter, e.g. --param epochs=5 (repeatable)",
+    )
+    _add_common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "all",
+        help="every method x protocol x seed, then the report",
+        description="Run every registered method: baselines and floors on every "
+        "protocol, each contrastive strategy on its own protocol and on 'full'; "
+        "stored results with the same config are reused; then regenerate the report.",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_SEEDS),
+        help="split seeds (default 0 1 2)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="[METHOD.]NAME=VALUE",
+        help="override a hyper-parameter (repeatable)",
+    )
+    _add_common(p)
+    p.set_defaults(func=cmd_all)
+
+    p = sub.add_parser(
+        "report",
+        help="rebuild the markdown report from stored results",
+        description="Regenerate the markdown report from stored results (no training).",
+    )
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory")
+    p.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="output markdown file")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "export",
+        help="print every stored record",
+        description="Print all stored result records as one JSON array.",
+    )
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory")
+    p.add_argument("--format", choices=["json"], default="json", help="output format (json)")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: finished results are stored; re-run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130

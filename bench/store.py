@@ -1,0 +1,85 @@
+"""The results store: one JSON record (+ an .npz of per-user arrays) per
+(dataset, protocol, method, seed), written atomically.
+
+Layout: ``<results>/<dataset>/<protocol>/<method>/seed<seed>.json`` (and ``.npz``).
+A record is complete when its JSON exists: the arrays are written first, the JSON last,
+each to a temporary name renamed into place, so an interrupted run never leaves a
+record that looks valid.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+
+DEFAULT_RESULTS = Path("results")
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` via a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def record_path(results: Path, dataset: str, protocol: str, method: str, seed: int) -> Path:
+    return Path(results) / dataset / protocol / method / f"seed{seed}.json"
+
+
+def save_record(results: Path, record: dict, arrays: dict[str, np.ndarray] | None = None) -> Path:
+    """Store one result record (and its per-user arrays) atomically; returns the JSON path."""
+    path = record_path(
+        results, record["dataset"], record["protocol"], record["method"], record["seed"]
+    )
+    if arrays:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        atomic_write_bytes(path.with_suffix(".npz"), buf.getvalue())
+    atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+    return path
+
+
+def load_record(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BenchError(
+            f"result record {path} is unreadable ({exc}); delete it and re-run to recompute"
+        ) from None
+
+
+def load_arrays(json_path: Path) -> dict[str, np.ndarray]:
+    """Per-user arrays stored beside a record (empty if there are none)."""
+    npz = Path(json_path).with_suffix(".npz")
+    if not npz.exists():
+        return {}
+    with np.load(npz) as data:
+        return {k: data[k] for k in data.files}
+
+
+def iter_records(results: Path) -> list[tuple[Path, dict]]:
+    """Every stored record under ``results``, sorted by path."""
+    results = Path(results)
+    if not results.exists():
+        return []
+    return [(p, load_record(p)) for p in sorted(results.glob("*/*/*/seed*.json"))]
+
+
+def find_record(results: Path, dataset: str, protocol: str, method: str, seed: int) -> dict | None:
+    path = record_path(results, dataset, protocol, method, seed)
+    return load_record(path) if path.exists() else None

@@ -1,0 +1,114 @@
+import json
+
+import pytest
+
+from bench.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_methods_and_protocols(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    for name in ("popularity", "user-knn", "user-knn-weighted", "strategy4", "full"):
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "no-such-method"], "unknown method 'no-such-method'"),
+        (["run", "popularity", "--protocol", "nope"], "unknown protocol 'nope'"),
+        (["run", "popularity", "--dataset", "ml-nope"], "unknown dataset 'ml-nope'"),
+        (["run", "popularity", "--ks", "0"], "positive integer"),
+        (["run", "popularity", "--param", "nope=1"], "no method being run has a parameter 'nope'"),
+        (["report"], "no stored results"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_nonzero_exit(capsys, tmp_path, argv, message):
+    code, out, err = run_cli(capsys, *argv, "--results", str(tmp_path / "r"))
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "r").exists()  # no partial record
+
+
+def test_run_stores_records_exports_json_and_writes_report(capsys, tmp_path):
+    results, report = tmp_path / "results", tmp_path / "report.md"
+    code, out, _ = run_cli(
+        capsys,
+        "run",
+        "popularity",
+        "user-knn",
+        "--protocol",
+        "full",
+        "strategy4",
+        "--results",
+        str(results),
+        "--report",
+        str(report),
+    )
+    assert code == 0
+    assert "recall@20" in out
+    code, out, _ = run_cli(capsys, "export", "--results", str(results), "--format", "json")
+    records = json.loads(out)
+    assert len(records) == 4
+    for key in (
+        "dataset",
+        "protocol",
+        "method",
+        "seed",
+        "split_hash",
+        "n_train",
+        "n_test",
+        "metrics",
+        "timings",
+    ):
+        assert all(key in r for r in records)
+    assert {r["protocol"] for r in records} == {"full", "strategy4"}
+    assert 0 < records[0]["metrics"]["recall@10"] <= 100
+    text = report.read_text()
+    assert "#### `strategy4`" in text and "| recall@20 (%)" in text
+
+
+def test_rerun_reuses_stored_results_unless_forced(capsys, tmp_path):
+    args = [
+        "run",
+        "popularity",
+        "--protocol",
+        "strategy4",
+        "--results",
+        str(tmp_path),
+        "--no-report",
+    ]
+    run_cli(capsys, *args)
+    first = json.loads(next(tmp_path.rglob("seed0.json")).read_text())["created"]
+    path = next(tmp_path.rglob("seed0.json"))
+    stamp = path.stat().st_mtime_ns
+    run_cli(capsys, *args)
+    assert path.stat().st_mtime_ns == stamp
+    run_cli(capsys, *args, "--force")
+    assert path.stat().st_mtime_ns != stamp
+    assert first  # a creation time is recorded
+
+
+def test_param_override_reaches_the_method(capsys, tmp_path):
+    code, _, _ = run_cli(
+        capsys,
+        "run",
+        "user-knn",
+        "--protocol",
+        "strategy4",
+        "--param",
+        "n_neighbors=3",
+        "--results",
+        str(tmp_path),
+        "--no-report",
+    )
+    assert code == 0
+    stored = json.loads(next(tmp_path.rglob("seed0.json")).read_text())
+    assert stored["params"]["n_neighbors"] == 3

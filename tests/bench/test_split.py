@@ -1,0 +1,46 @@
+import numpy as np
+
+from bench.protocol import PROTOCOLS, apply_protocol
+from bench.runner import Job, Runner
+from bench.split import split_per_user
+
+
+def test_per_user_proportions_round_half_up(movielens, split0):
+    counts = np.bincount(movielens.users, minlength=movielens.n_users)
+    n_train = np.bincount(movielens.users[split0.train_mask], minlength=movielens.n_users)
+    np.testing.assert_array_equal(n_train, np.floor(0.95 * counts + 0.5))
+    assert (counts - n_train >= 1).all()  # every ml-latest-small user has test ratings
+
+
+def test_train_and_test_are_disjoint_and_cover_the_data(movielens, split0):
+    assert split0.train_mask.shape == (len(movielens),)
+    assert not (split0.train_mask & split0.test_mask).any()
+    assert (split0.train_mask | split0.test_mask).all()
+
+
+def test_same_seed_same_split_and_hash(movielens, split0):
+    again = split_per_user(movielens, 0)
+    np.testing.assert_array_equal(again.train_mask, split0.train_mask)
+    assert again.hash == split0.hash
+
+
+def test_different_seed_different_split_and_hash(movielens, split0):
+    other = split_per_user(movielens, 1)
+    assert (other.train_mask != split0.train_mask).any()
+    assert other.hash != split0.hash
+
+
+def test_every_method_in_one_run_sees_the_same_split(tmp_path):
+    runner = Runner(results=tmp_path)
+    jobs = [Job(m, p, 0) for p in ("full", "strategy2") for m in ("popularity", "user-knn")]
+    records = runner.run(jobs)
+    assert len({r["split_hash"] for r in records}) == 1
+    assert records[0]["split_hash"] == runner.split(0).hash
+
+
+def test_protocols_share_the_split(movielens, split0):
+    """A test rating under one protocol is never a train rating under another."""
+    full = apply_protocol(movielens, split0, PROTOCOLS["full"])
+    s2 = apply_protocol(movielens, split0, PROTOCOLS["strategy2"])
+    assert full.train.matrix.multiply(s2.test).nnz == 0
+    assert s2.train.matrix.multiply(full.test).nnz == 0
