@@ -1,0 +1,34 @@
+import re
+from pathlib import Path
+
+import pytest
+
+import methods
+from bench.cli import main
+from bench.registry import REGISTRY, discover
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    """A second folder on the ``methods`` package path, as if a file were added to methods/."""
+    monkeypatch.setattr(methods, "__path__", [*methods.__path__, str(tmp_path)])
+    yield tmp_path
+    for name in [n for n, e in REGISTRY.items() if e.cls.__module__.startswith("methods.readme_")]:
+        del REGISTRY[name]
+
+
+def test_a_new_module_appears_in_bench_list_with_no_other_edit(plugin_dir, capsys):
+    # the README's "Adding a method" example, verbatim
+    example = re.search(r"## Adding a method.*?```python\n(.*?)```", README.read_text(), re.S)[1]
+    (plugin_dir / "readme_example.py").write_text(example)
+    assert "my-method" in discover()
+    assert main(["list"]) == 0
+    assert "my-method" in capsys.readouterr().out
+
+
+def test_every_registered_method_has_a_summary_and_seed_parameter():
+    for name, entry in discover().items():
+        assert entry.summary, f"{name} needs a one-line class docstring"
+        assert "seed" in entry.cls.param_names(), f"{name} must accept seed"
