@@ -15,7 +15,7 @@ from bench.errors import BenchError
 from bench.metrics import DEFAULT_KS
 from bench.protocol import PROTOCOLS
 from bench.registry import discover
-from bench.report import DEFAULT_REPORT, write_report
+from bench.report import DEFAULT_REPORT, headline, write_report
 from bench.runner import Runner, plan
 from bench.store import DEFAULT_RESULTS, iter_records
 
@@ -183,7 +183,12 @@ def cmd_run(args) -> int:
 
 def cmd_all(args) -> int:
     methods = sorted(discover())
-    return _run(args, methods, None, everything=True)
+    code = _run(args, methods, None, everything=True)
+    table = headline(args.results, args.dataset)
+    if table:
+        print("\nThe seed's table (each strategy on its own protocol), ours beside the seed's:\n")
+        print(table)
+    return code
 
 
 def cmd_report(args) -> int:

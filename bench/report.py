@@ -209,6 +209,11 @@ def findings(groups, dataset: str, methods: list[str]) -> list[str]:
     return lines
 
 
+def headline(results: Path, dataset: str) -> str | None:
+    """The seed-shaped headline table for ``dataset`` from the stored results, if any."""
+    return headline_table(_group([r for _, r in iter_records(results)]), dataset)
+
+
 def build_report(results: Path) -> str:
     records = [r for _, r in iter_records(results)]
     if not records:

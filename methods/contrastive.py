@@ -1,0 +1,292 @@
+"""The seed's contrastive user encoder, its four pair strategies, and a random-encoder floor.
+
+Encoder: ``Embedding(n_users, 1024) -> Linear(1024, 600) -> ReLU -> Linear(600, 200)``,
+output L2-normalised, trained with torch's ``TripletMarginLoss`` (Euclidean distance,
+``margin=1.0``) on (anchor, positive, negative) users mined by :mod:`methods.pairs`; Adam,
+lr 1e-4, 20 epochs of batches of 512 triples, triples re-drawn every epoch. Recommendation
+is the shared neighbour rule of :mod:`methods.neighbours` over the learned embeddings.
+
+Speed: a step's triples reference few distinct users when users are many, and most users
+when they are few (ml-latest-small: about 400 of 610 per batch of 512). Each step encodes
+only the batch's distinct users (worked out for the whole epoch at once in numpy, so no
+per-step host work beyond slicing), unless they exceed ``ENCODE_ALL_FRACTION`` of all users:
+then it encodes every user straight from the embedding table and skips the gather.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from bench.errors import BenchError
+from bench.protocol import TrainData
+from bench.registry import register
+from methods.neighbours import NeighbourRecommender
+from methods.pairs import PairIndex
+
+# Encode every user, not just the batch's distinct ones, above this share of all users.
+# Measured on 2 CPU cores, 610 users, default sizes: a step costs about 20.1 ms encoding
+# all users from the table, 20.9 ms through the gather for all 610, 17.8 ms for 500 and
+# 15.9 ms for 435 (a strategy 1 batch's typical count), so only near-complete batches
+# are cheaper encoded whole.
+ENCODE_ALL_FRACTION = 0.9
+
+
+class UserEncoder(nn.Module):
+    """``Embedding -> Linear -> ReLU -> Linear``, rows L2-normalised."""
+
+    def __init__(self, n_users: int, embedding_dim: int, hidden_dim: int, latent_dim: int):
+        super().__init__()
+        self.embedding = nn.Embedding(n_users, embedding_dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(embedding_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, latent_dim)
+        )
+
+    def forward(self, users: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings of ``users`` (every user, in index order, when ``None``)."""
+        x = self.embedding.weight if users is None else self.embedding(users)
+        return F.normalize(self.mlp(x), dim=1)
+
+    def flops_per_row(self) -> int:
+        """Matmul FLOPs of one row's forward pass (2 per multiply-add)."""
+        return 2 * sum(m.in_features * m.out_features for m in self.mlp if isinstance(m, nn.Linear))
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"``: CUDA when available, else CPU; anything else is passed to torch."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _adam(params, lr: float) -> torch.optim.Optimizer:
+    try:  # fused Adam: one kernel for all parameters (CPU support needs torch >= 2.4)
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+def _epoch_batches(triples: np.ndarray, batch_size: int, n_users: int):
+    """Per batch of columns of ``triples`` ``[3, n]``: its distinct users and local indices.
+
+    Returns ``(distinct, seg, local)``: batch ``b``'s distinct users are
+    ``distinct[seg[b]:seg[b + 1]]`` and ``local[:, b * batch_size:...]`` indexes them.
+    """
+    n = triples.shape[1]
+    batch = np.arange(n, dtype=np.int64) // batch_size
+    keys, inverse = np.unique(batch * n_users + triples, return_inverse=True)
+    n_batches = int(batch[-1]) + 1
+    seg = np.zeros(n_batches + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys // n_users, minlength=n_batches), out=seg[1:])
+    local = inverse.reshape(triples.shape) - seg[batch]
+    return keys % n_users, seg, local
+
+
+class ContrastiveRecommender(NeighbourRecommender):
+    """Contrastive user encoder (triplet loss) + the seed's neighbour recommender.
+
+    Parameters
+    ----------
+    embedding_dim, hidden_dim, latent_dim : int
+        Encoder sizes: ``Embedding(n_users, embedding_dim) -> Linear(embedding_dim,
+        hidden_dim) -> ReLU -> Linear(hidden_dim, latent_dim)``, output unit-norm.
+    epochs : int
+        Passes over the triples (one triple per liked/disliked train interaction). ``0``
+        leaves the encoder at its random initialisation.
+    batch_size : int
+        Triples per Adam step.
+    lr : float
+        Adam learning rate.
+    margin : float
+        Margin of ``torch.nn.TripletMarginLoss`` (Euclidean distance between unit vectors,
+        so distances lie in [0, 2]); torch's default 1.0.
+    resample : bool
+        Re-draw the triples every epoch (True) or draw them once (False).
+    device : str
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    seed : int
+        Seeds the encoder's initialisation (torch), the triples and the shuffling (numpy).
+        Training on the CPU is deterministic: same seed, identical embeddings.
+    n_neighbors, weighted, liked_only :
+        The neighbour recommender's parameters (see :mod:`methods.neighbours`).
+
+    After ``fit``: ``embeddings_`` (float32 ``[n_users, latent_dim]``, unit rows),
+    ``losses_`` (mean triplet loss per epoch), ``n_triples_`` (triples per epoch),
+    ``train_flops_`` (matmul FLOPs of training, forward and backward, from the shapes
+    actually encoded) and ``timings_`` (``sampling`` and ``training`` seconds).
+    """
+
+    rule = "random"  # the pair rule of methods.pairs; set by each strategy
+
+    def __init__(
+        self,
+        embedding_dim: int = 1024,
+        hidden_dim: int = 600,
+        latent_dim: int = 200,
+        epochs: int = 20,
+        batch_size: int = 512,
+        lr: float = 1e-4,
+        margin: float = 1.0,
+        resample: bool = True,
+        device: str = "auto",
+        seed: int = 0,
+        n_neighbors: int = 10,
+        weighted: bool = False,
+        liked_only: bool = True,
+    ):
+        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
+        self.latent_dim = latent_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.margin = margin
+        self.resample = resample
+        self.device = device
+        self.seed = seed
+        self.n_neighbors = n_neighbors
+        self.weighted = weighted
+        self.liked_only = liked_only
+
+    def _init_encoder(self, n_users: int, device: torch.device) -> UserEncoder:
+        """The encoder at its seeded initialisation (global torch RNG left untouched)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            encoder = UserEncoder(n_users, self.embedding_dim, self.hidden_dim, self.latent_dim)
+        return encoder.to(device)
+
+    def _user_vectors(self, train: TrainData) -> np.ndarray:
+        if self.epochs < 0 or self.batch_size < 1:
+            raise ValueError("epochs must be >= 0 and batch_size >= 1")
+        device = resolve_device(self.device)
+        rng = np.random.default_rng(self.seed)
+        encoder = self._init_encoder(train.n_users, device)
+        self.losses_: list[float] = []
+        self.n_triples_ = 0
+        self.train_flops_ = 0
+        sampling = 0.0
+        start = time.perf_counter()
+        if self.epochs > 0:
+            t = time.perf_counter()
+            index = PairIndex.build(train)
+            triples = index.sample(self.rule, rng)
+            sampling += time.perf_counter() - t
+            if len(triples.anchors) == 0:
+                raise BenchError(
+                    f"{self.registered_name}: the thresholds leave no training triples (no "
+                    "movie has both another liker/disliker and one of the opposite side); "
+                    "relax the protocol's thresholds or filters"
+                )
+            self.n_triples_ = len(triples.anchors)
+            optimizer = _adam(encoder.parameters(), self.lr)
+            loss_fn = nn.TripletMarginLoss(margin=self.margin)
+            epochs = tqdm(range(self.epochs), desc=self.registered_name, leave=False, disable=None)
+            for epoch in epochs:
+                if epoch > 0 and self.resample:
+                    t = time.perf_counter()
+                    triples = index.sample(self.rule, rng)
+                    sampling += time.perf_counter() - t
+                stacked = np.stack(triples[:3])[:, rng.permutation(len(triples.anchors))]
+                self.losses_.append(self._train_epoch(encoder, optimizer, loss_fn, stacked))
+        encoder.eval()
+        with torch.no_grad():
+            embeddings = encoder().cpu().numpy()
+        self.train_flops_ += train.n_users * encoder.flops_per_row()
+        self._timings = {"sampling": sampling, "training": time.perf_counter() - start - sampling}
+        self.embeddings_ = embeddings
+        return embeddings
+
+    def _train_epoch(self, encoder, optimizer, loss_fn, triples: np.ndarray) -> float:
+        """One pass over ``triples`` ``[3, n]`` (already shuffled); the mean loss."""
+        n_users = encoder.embedding.num_embeddings
+        device = encoder.embedding.weight.device
+        bs = self.batch_size
+        distinct, seg, local = _epoch_batches(triples, bs, n_users)
+        counts = np.diff(seg)
+        users_t = torch.from_numpy(triples).to(device)
+        distinct_t = torch.from_numpy(distinct).to(device)
+        local_t = torch.from_numpy(local).to(device)
+        total = torch.zeros((), device=device)
+        row_flops = 3 * encoder.flops_per_row()  # forward + backward (input and weight grads)
+        encoder.train()
+        for b, rows in enumerate(counts.tolist()):
+            cols = slice(b * bs, (b + 1) * bs)
+            if rows > ENCODE_ALL_FRACTION * n_users:
+                z, idx = encoder(), users_t[:, cols]
+                rows = n_users
+            else:
+                z, idx = encoder(distinct_t[seg[b] : seg[b + 1]]), local_t[:, cols]
+            # one gather for all three roles: its backward is a single index_add
+            anchor, positive, negative = z.index_select(0, idx.reshape(-1)).view(3, -1, z.shape[1])
+            loss = loss_fn(anchor, positive, negative)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * idx.shape[1]
+            self.train_flops_ += rows * row_flops
+        return float(total) / triples.shape[1]
+
+
+@register("strategy1", home_protocol="strategy1", family="contrastive")
+class Strategy1(ContrastiveRecommender):
+    """Seed strategy 1: triplet encoder, random liker/disliker pairs, 10-neighbour recommender."""
+
+    rule = "random"
+
+
+@register("strategy2", home_protocol="strategy2", family="contrastive")
+class Strategy2(ContrastiveRecommender):
+    """Seed strategy 2: strategy 1's random pairs on the popularity-filtered movies."""
+
+    rule = "random"
+
+
+@register("strategy3", home_protocol="strategy3", family="contrastive")
+class Strategy3(ContrastiveRecommender):
+    """Seed strategy 3: triplet encoder, most extreme (mean-normalised) rating pairs."""
+
+    rule = "extreme"
+
+
+@register("strategy4", home_protocol="strategy4", family="contrastive")
+class Strategy4(ContrastiveRecommender):
+    """Seed strategy 4: extreme-rating pairs, thresholds 4/3, popularity-filtered movies."""
+
+    rule = "extreme"
+
+
+@register("random-embedding", family="floor")
+class RandomEmbedding(ContrastiveRecommender):
+    """Floor: the seed's neighbour recommender over an untrained, randomly initialised encoder.
+
+    Same architecture and seeded initialisation as the strategies (its embeddings are theirs
+    before the first step), so the gap to it is what training bought.
+    """
+
+    def __init__(
+        self,
+        embedding_dim: int = 1024,
+        hidden_dim: int = 600,
+        latent_dim: int = 200,
+        device: str = "auto",
+        seed: int = 0,
+        n_neighbors: int = 10,
+        weighted: bool = False,
+        liked_only: bool = True,
+    ):
+        super().__init__(
+            embedding_dim=embedding_dim,
+            hidden_dim=hidden_dim,
+            latent_dim=latent_dim,
+            epochs=0,
+            device=device,
+            seed=seed,
+            n_neighbors=n_neighbors,
+            weighted=weighted,
+            liked_only=liked_only,
+        )
