@@ -84,8 +84,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--report",
         type=Path,
-        default=DEFAULT_REPORT,
-        help=f"where to write the markdown report (default {DEFAULT_REPORT})",
+        default=None,
+        help=f"where to write the markdown report (default {DEFAULT_REPORT}, or report.md "
+        "inside a non-default --results)",
     )
     p.add_argument("--no-report", action="store_true", help="do not regenerate the report")
 
@@ -150,7 +151,27 @@ def cmd_list(args) -> int:
     return 0
 
 
+def report_path(args) -> Path:
+    if args.report is not None:
+        return args.report
+    return DEFAULT_REPORT if args.results == DEFAULT_RESULTS else args.results / "report.md"
+
+
+def seed_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"split seeds are non-negative integers, got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"split seeds are non-negative integers, got {value}")
+    return value
+
+
 def _run(args, methods: list[str], protocols, everything: bool) -> int:
+    if args.data_path is not None and args.dataset == DEFAULT_DATASET:
+        args.dataset = f"local-{args.data_path.resolve().name}"  # never mixed with the embedded one
     runner = Runner(args.dataset, args.data_path, args.results, args.ks, args.force)
     jobs = plan(methods, protocols, args.seeds, everything)
     params = parse_params(args.param, methods)
@@ -173,7 +194,7 @@ def _run(args, methods: list[str], protocols, everything: bool) -> int:
     )
     print(f"\n{len(records)} result record(s) in {args.results}/")
     if not args.no_report:
-        print(f"report: {write_report(args.results, args.report)}")
+        print(f"report: {write_report(args.results, report_path(args))}")
     return 0
 
 
@@ -192,7 +213,7 @@ def cmd_all(args) -> int:
 
 
 def cmd_report(args) -> int:
-    print(f"report: {write_report(args.results, args.report)}")
+    print(f"report: {write_report(args.results, report_path(args))}")
     return 0
 
 
@@ -231,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("methods", nargs="+", metavar="METHOD", help="registered method names")
     p.add_argument("--protocol", nargs="+", metavar="P", help=f"protocols: {', '.join(PROTOCOLS)}")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="split seeds (default 0)")
+    p.add_argument("--seeds", type=seed_arg, nargs="+", default=[0], help="split seeds (default 0)")
     p.add_argument(
         "--param",
         action="append",
@@ -272,7 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Regenerate the markdown report from stored results (no training).",
     )
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory")
-    p.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="output markdown file")
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help=f"output markdown file (default {DEFAULT_REPORT}, or report.md inside a "
+        "non-default --results)",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(

@@ -6,6 +6,7 @@ The embedded default is MovieLens ml-latest-small, vendored under ``datasets/``.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -93,7 +94,7 @@ def verify_checksums(folder: Path) -> None:
 def read_ratings(path: Path) -> pd.DataFrame:
     """Read a MovieLens-style ``ratings.csv`` and validate its columns and values."""
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise BenchError(f"cannot read ratings file {path}: {exc}") from None
     missing = [c for c in RATING_COLUMNS if c not in df.columns]
@@ -103,17 +104,37 @@ def read_ratings(path: Path) -> pd.DataFrame:
             f"expected a header with {', '.join(RATING_COLUMNS)}"
         )
     for col in RATING_COLUMNS:
+        raw = df[col].to_numpy()
         values = pd.to_numeric(df[col], errors="coerce")
         bad = values.isna().to_numpy()
         if bad.any():
             line = int(np.flatnonzero(bad)[0]) + 2  # header is line 1
             raise BenchError(
                 f"ratings file {path}: {int(bad.sum())} non-numeric value(s) in column "
-                f"'{col}', first on line {line} ({df[col].iloc[line - 2]!r}); fix or drop those rows"
+                f"'{col}', first on line {line} ({raw[line - 2]!r}); fix or drop those rows"
             )
         df[col] = values
     if len(df) == 0:
         raise BenchError(f"ratings file {path} has no ratings")
+    bad = (df["rating"] <= 0).to_numpy()
+    if bad.any():
+        line = int(np.flatnonzero(bad)[0]) + 2
+        raise BenchError(
+            f"ratings file {path}: {int(bad.sum())} rating(s) <= 0, first on line {line} "
+            f"({df['rating'].iloc[line - 2]}); ratings must be positive (0 means 'not rated' "
+            "internally): fix or drop those rows"
+        )
+    dup = df.duplicated(["userId", "movieId"], keep=False).to_numpy()
+    if dup.any():
+        before = len(df)
+        df = df.sort_values("timestamp", kind="stable").drop_duplicates(
+            ["userId", "movieId"], keep="last"
+        )
+        warnings.warn(
+            f"ratings file {path}: {before - len(df)} duplicate (user, movie) rating(s) dropped, "
+            "keeping each pair's latest by timestamp",
+            stacklevel=2,
+        )
     return df
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bench.errors import BenchError
 from bench.metrics import DEFAULT_KS, coverage, mean_popularity, ranking_metrics
 from bench.protocol import ProtocolData
 from bench.topk import mask_scores, top_k
@@ -30,6 +31,11 @@ def recommend(method, data: ProtocolData, users: np.ndarray, k: int) -> np.ndarr
         raise ValueError(
             f"{type(method).__name__}.score returned shape {scores.shape}, "
             f"expected {(len(users), data.train.n_items)}"
+        )
+    if np.isnan(scores).any():
+        raise BenchError(
+            f"{type(method).__name__}.score returned NaN scores; the method diverged or has a "
+            "bug (use -inf for items it does not recommend)"
         )
     mask_scores(scores, users, data.train.matrix, data.train.candidates)
     return top_k(scores, k)

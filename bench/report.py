@@ -150,10 +150,10 @@ def timing_table(groups, dataset: str, methods: list[str]) -> str | None:
                 bound_s = np.mean(
                     [f / (r["matmul_gflops"] * 1e9) for f, r in zip(flops, runs, strict=True)]
                 )
-                bound = f"{bound_s:.1f}"
+                bound = f"{bound_s:.2f}"
             ratio = "-"
-            if bound != "-" and all(t is not None for t in training):
-                ratio = f"{np.mean(training) / float(bound):.2f}x"
+            if bound != "-" and all(t is not None for t in training) and bound_s > 0:
+                ratio = f"{np.mean(training) / bound_s:.2f}x"
             rows.append(
                 [
                     protocol,

@@ -56,20 +56,53 @@ def plan(
     )
 
 
+def coerce(name: str, method: str, value, default):
+    """Convert a CLI value to the type of the constructor default (``true``/``false`` for bools)."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+    elif isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif (
+        isinstance(default, float)
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+    ):
+        return float(value)
+    elif isinstance(default, str) and isinstance(value, str):
+        return value
+    elif default is None:
+        return value
+    kind = type(default).__name__
+    raise BenchError(f"parameter '{name}' of method '{method}' takes a {kind}, got {value!r}")
+
+
 def make_method(name: str, params: dict, seed: int):
     """Instantiate a registered method with overrides; the split seed seeds the method."""
     cls = get_method(name).cls
-    accepted = cls.param_names()
-    unknown = sorted(set(params) - set(accepted))
+    defaults = cls().get_params()
+    unknown = sorted(set(params) - set(defaults))
     if unknown:
         raise BenchError(
             f"method '{name}' has no parameter(s) {', '.join(unknown)}; "
-            f"its parameters: {', '.join(p for p in accepted if p != 'seed')}"
+            f"its parameters: {', '.join(p for p in defaults if p != 'seed')}"
         )
-    kwargs = dict(params)
-    if "seed" in accepted:
+    kwargs = {k: coerce(k, name, v, defaults[k]) for k, v in params.items()}
+    if "seed" in defaults:
         kwargs.setdefault("seed", seed)
     return cls(**kwargs)
+
+
+def label(method: str, params: dict) -> str:
+    """Name a result is stored and reported under: the method, plus any overrides."""
+    if not params:
+        return method
+    return method + "[" + ",".join(f"{k}={params[k]}" for k in sorted(params)) + "]"
 
 
 def config_hash(record_config: dict) -> str:
@@ -155,6 +188,7 @@ class Runner:
     def run_one(self, job: Job, params: dict) -> dict:
         data = self.protocol_data(job.protocol, job.seed)
         method = make_method(job.method, params, job.seed)
+        name = label(job.method, {k: v for k, v in params.items() if k != "seed"})
         entry = get_method(job.method)
         config = {
             "dataset": self.dataset,
@@ -167,10 +201,16 @@ class Runner:
             "ks": list(self.ks),
         }
         chash = config_hash(config)
-        stored = find_record(self.results, self.dataset, job.protocol, job.method, job.seed)
+        stored = find_record(self.results, self.dataset, job.protocol, name, job.seed)
         if stored is not None and stored.get("config_hash") == chash and not self.force:
             return stored
-        result = evaluate(method, data, self.ks)
+        try:
+            result = evaluate(method, data, self.ks)
+        except (ValueError, TypeError, AssertionError, RuntimeError) as exc:
+            raise BenchError(
+                f"{name} on protocol '{job.protocol}', seed {job.seed} failed: {exc} "
+                f"(check its parameters: python -m bench list --params {job.method})"
+            ) from None
         if self._gflops is None:
             self._gflops = matmul_gflops()
         record = {
@@ -178,7 +218,8 @@ class Runner:
             "dataset_digest": self.data.digest,
             "protocol": job.protocol,
             "protocol_params": data.protocol.as_dict(),
-            "method": job.method,
+            "method": name,
+            "base_method": job.method,
             "family": entry.family,
             "params": method.get_params(),
             "seed": job.seed,

@@ -20,6 +20,7 @@ import numpy as np
 from implicit.nearest_neighbours import CosineRecommender
 from implicit.utils import ParameterWarning
 
+from bench.errors import BenchError
 from bench.protocol import TrainData
 from bench.registry import register
 from methods.base import Recommender
@@ -43,6 +44,8 @@ class ItemKNN(Recommender):
         self.seed = seed
 
     def fit(self, train: TrainData) -> ItemKNN:
+        if int(self.K) < 1:
+            raise BenchError(f"item-knn: K must be at least 1, got {self.K}")
         self.X_ = train.binary(self.feedback)
         model = CosineRecommender(K=self.K, num_threads=0)
         with warnings.catch_warnings():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from bench.errors import BenchError
 from bench.protocol import TrainData
 from bench.registry import register
 from methods.base import Recommender
@@ -50,12 +51,11 @@ def nearest_users(
     sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
     sims[np.arange(len(users)), users] = -np.inf  # never your own neighbour
     n = min(n_neighbors, sims.shape[1] - 1)
-    part = np.argpartition(-sims, n - 1, axis=1)[:, :n] if n < sims.shape[1] else None
-    cand = part if part is not None else np.tile(np.arange(sims.shape[1]), (len(users), 1))
-    cand_sims = np.take_along_axis(sims, cand, axis=1)
-    order = np.lexsort((cand, -cand_sims), axis=1)
-    idx = np.take_along_axis(cand, order, axis=1)
-    return idx, np.take_along_axis(cand_sims, order, axis=1)
+    # exact: most similar first, equal similarities by user index (a partition would pick
+    # arbitrary members of a tie at the cut, e.g. among users with all-zero vectors)
+    order = np.lexsort((np.broadcast_to(np.arange(sims.shape[1]), sims.shape), -sims), axis=1)
+    idx = order[:, :n]
+    return idx, np.take_along_axis(sims, idx, axis=1)
 
 
 def neighbour_scores(
@@ -95,6 +95,8 @@ class NeighbourRecommender(Recommender):
         raise NotImplementedError
 
     def fit(self, train: TrainData) -> NeighbourRecommender:
+        if int(self.n_neighbors) < 1:
+            raise BenchError(f"n_neighbors must be at least 1, got {self.n_neighbors}")
         self.train_ = train
         self.vectors_ = self._user_vectors(train)
         self.n_items_ = train.n_items

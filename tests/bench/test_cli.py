@@ -27,6 +27,11 @@ def test_list_shows_methods_and_protocols(capsys):
         (["run", "popularity", "--ks", "0"], "positive integer"),
         (["run", "popularity", "--param", "nope=1"], "no method being run has a parameter 'nope'"),
         (["report"], "no stored results"),
+        (["run", "user-knn", "--param", "n_neighbors=abc"], "takes a int, got 'abc'"),
+        (["run", "user-knn", "--param", "n_neighbors=0"], "n_neighbors must be at least 1"),
+        (["run", "item-knn", "--param", "K=0"], "K must be at least 1"),
+        (["run", "popularity", "--param", "feedback=bogus"], "feedback must be 'all' or 'liked'"),
+        (["run", "strategy4", "--param", "epochs=abc"], "takes a int, got 'abc'"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_nonzero_exit(capsys, tmp_path, argv, message):
@@ -112,3 +117,41 @@ def test_param_override_reaches_the_method(capsys, tmp_path):
     assert code == 0
     stored = json.loads(next(tmp_path.rglob("seed0.json")).read_text())
     assert stored["params"]["n_neighbors"] == 3
+
+
+def test_negative_seed_is_rejected_by_the_parser(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "popularity", "--seeds", "-1", "--results", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "non-negative" in capsys.readouterr().err
+
+
+def test_overridden_parameters_are_stored_under_their_own_label(capsys, tmp_path):
+    base = ["run", "user-knn", "--protocol", "strategy4", "--results", str(tmp_path)]
+    run_cli(capsys, *base)
+    run_cli(capsys, *base, "--param", "weighted=true", "--param", "n_neighbors=5")
+    records = {
+        r["method"]: r for r in json.loads(run_cli(capsys, "export", "--results", str(tmp_path))[1])
+    }
+    assert set(records) == {"user-knn", "user-knn[n_neighbors=5,weighted=true]"}
+    assert records["user-knn[n_neighbors=5,weighted=true]"]["params"]["weighted"] is True
+    assert records["user-knn"]["params"]["weighted"] is False
+    # a non-default results directory gets its own report, not the repository's
+    assert (tmp_path / "report.md").exists()
+
+
+def test_a_local_folder_is_stored_under_its_own_dataset_name(capsys, tmp_path):
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    rows = [
+        f"{u},{m},{4.0 if (u + m) % 3 else 2.0},{u * 100 + m}"
+        for u in range(1, 31)
+        for m in range(1, 41)
+    ]
+    (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(rows))
+    code, _, err = run_cli(
+        capsys, "run", "popularity", "--data-path", str(folder), "--results", str(tmp_path / "r")
+    )
+    assert code == 0, err
+    assert (tmp_path / "r" / "local-toy" / "full" / "popularity" / "seed0.json").exists()
+    assert not (tmp_path / "r" / "ml-latest-small").exists()

@@ -68,3 +68,19 @@ def test_local_folder_without_movies_gets_placeholder_titles(tmp_path):
     data = load_dataset("local", tmp_path)
     assert (data.n_users, data.n_items) == (2, 1)
     assert data.movies.loc[0, "title"] == "movie 42"
+
+
+def test_non_positive_ratings_are_rejected(tmp_path):
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,2,4.0,3\n1,3,0,4\n")
+    with pytest.raises(BenchError, match="rating\\(s\\) <= 0, first on line 3"):
+        load_dataset("local", tmp_path)
+
+
+def test_duplicate_ratings_keep_the_latest_and_say_how_many(tmp_path):
+    (tmp_path / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,2,4.0,9\n1,2,2.0,3\n1,3,5.0,4\n"
+    )
+    with pytest.warns(UserWarning, match="1 duplicate"):
+        data = load_dataset("local", tmp_path)
+    assert len(data) == 2
+    assert data.ratings.tolist() == [4.0, 5.0]  # the rating of timestamp 9 is kept

@@ -48,9 +48,9 @@ def small():
         (3, 2, 4.0),
     ]
     data = table(rows)
-    # test: u0's rating of movie 0 and u2's rating of movie 1; the rest train
+    # test: u0's rating of movie 0 (liked), u2's of movie 0 (disliked), u2's of movie 1
     mask = np.ones(len(rows), bool)
-    mask[[0, 6]] = False
+    mask[[0, 2, 6]] = False
     return data, Split(seed=0, train_mask=mask, hash="h")
 
 
@@ -60,7 +60,9 @@ def test_movie_filter_counts_over_the_whole_file(small):
     # movie 0: 3 likers (incl. the test rating), 1 disliker -> kept
     # movie 1: 1 liker -> dropped; movie 2: no disliker -> dropped
     assert kept_movies(data, split, p).tolist() == [True, False, False]
-    # counted on train only, movie 0 has 2 likers still (u1, u3) -> kept
+    # three likers of movie 0 over the whole file (u0's is a test rating), two in train
+    p_all = Protocol("t", min_likers=3, min_dislikers=1)
+    assert kept_movies(data, split, p_all).tolist() == [True, False, False]
     p_train = Protocol("t", min_likers=3, min_dislikers=1, filter_counts_on="train")
     assert kept_movies(data, split, p_train).tolist() == [False, False, False]
 
@@ -78,9 +80,11 @@ def test_popularity_cut_on_number_of_ratings_or_likes(small):
 def test_train_and_relevant_are_exactly_the_expected_interactions(small):
     data, split = small
     pd_ = apply_protocol(data, split, Protocol("t", min_likers=2, min_dislikers=1))
-    assert sorted(zip(*pd_.train.matrix.nonzero(), strict=True)) == [(1, 0), (2, 0), (3, 0)]
-    assert sorted(zip(*pd_.relevant.nonzero(), strict=True)) == [(0, 0)]  # liked test on kept
-    assert (pd_.n_train, pd_.n_test) == (3, 1)
+    assert sorted(zip(*pd_.train.matrix.nonzero(), strict=True)) == [(1, 0), (3, 0)]
+    # relevant = liked test ratings on kept movies: not u2's disliked test rating of movie 0
+    assert sorted(zip(*pd_.relevant.nonzero(), strict=True)) == [(0, 0)]
+    assert pd_.test.nnz == 2
+    assert (pd_.n_train, pd_.n_test) == (2, 1)
     assert pd_.train.candidates.tolist() == [True, False, False]
 
 

@@ -211,3 +211,19 @@ def test_each_baseline_beats_the_floors_on_ml_small(registry, full, floors, name
     assert recall > 5 * floors["random"]
     if name != "svd":  # SVD ranks by predicted rating, which favours rarely rated items
         assert recall > 1.2 * floors["popularity"]
+
+
+@pytest.mark.parametrize(
+    "name, over_popularity",
+    [
+        # classic similarity-weighted user-kNN: a strong baseline (measured ~1.9x popularity)
+        ("user-knn-weighted", 1.2),
+        # the seed's rule (best liked rating of 10 neighbours) ignores how many neighbours
+        # liked a movie, so it is only a little above popularity (measured ~1.17x)
+        ("user-knn", 1.0),
+    ],
+)
+def test_user_knn_beats_the_floors_on_ml_small(registry, full, floors, name, over_popularity):
+    recall = evaluate(registry[name].cls(), full).metrics["recall@20"]
+    assert recall > 5 * floors["random"]
+    assert recall > over_popularity * floors["popularity"]

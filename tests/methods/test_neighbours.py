@@ -77,3 +77,11 @@ def test_user_knn_end_to_end_on_a_planted_case():
     scores = model.score(np.array([0]))
     mask_scores(scores, np.array([0]), train.matrix, train.candidates)
     assert top_k(scores, 2).tolist() == [[3, -1]]
+
+
+def test_ties_at_the_cut_are_resolved_by_user_index():
+    # 500 identical users (e.g. users without train ratings): neighbours are the lowest indices
+    idx, sims = nearest_users(np.zeros((500, 3)), np.array([0, 7]), 10)
+    assert idx[0].tolist() == list(range(1, 11))
+    assert idx[1].tolist() == [0, 1, 2, 3, 4, 5, 6, 8, 9, 10]
+    assert (sims == 0).all()

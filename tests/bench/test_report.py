@@ -1,0 +1,80 @@
+import pytest
+
+from bench.errors import BenchError
+from bench.report import SEED_TABLE, build_report
+from bench.store import save_record
+
+
+def record(method, protocol, seed, recall20, family="baseline", **extra):
+    metrics = {
+        f"{m}@{k}": 1.0 for m in ("recall", "precision", "ndcg", "hit_rate") for k in (10, 20, 50)
+    }
+    metrics |= {"recall@20": recall20, "coverage@10": 5.0, "popularity@10": 100.0}
+    return {
+        "dataset": "d",
+        "protocol": protocol,
+        "method": method,
+        "family": family,
+        "seed": seed,
+        "split_hash": f"hash{seed}",
+        "n_train": 51_500 + seed,
+        "n_test": 1_800,
+        "metrics": metrics,
+        "timings": {"fit": 2.0, "score": 0.1},
+        "matmul_gflops": 100.0,
+    } | extra
+
+
+@pytest.fixture
+def results(tmp_path):
+    for seed, (r_s1, r_base) in enumerate([(2.0, 30.0), (4.0, 32.0)]):
+        save_record(
+            tmp_path,
+            record(
+                "strategy1",
+                "strategy1",
+                seed,
+                r_s1,
+                family="contrastive",
+                train_flops=2e12,
+                timings={"fit": 30.0, "score": 0.1, "fit:sampling": 0.05, "fit:training": 30.0},
+            ),
+        )
+        save_record(tmp_path, record("ease", "strategy1", seed, r_base))
+    return tmp_path
+
+
+def cells(text: str, label: str) -> list[str]:
+    """The cells of the first markdown table row whose first cell is ``label``."""
+    for line in text.splitlines():
+        parts = [c.strip() for c in line.strip().strip("|").split("|")]
+        if parts[0] == label:
+            return parts[1:]
+    raise AssertionError(f"no row {label!r}")
+
+
+def test_headline_table_puts_the_seed_figures_beside_ours(results):
+    text = build_report(results)
+    assert cells(text, "recall@20 (%) ours") == ["3.00 ± 1.41"]
+    assert cells(text, "recall@20 (%) seed") == [f"{SEED_TABLE['strategy1']['recall@20']:.2f}"]
+    assert cells(text, "recall@20 difference") == ["+1.03"]  # 3.00 - 1.97
+    assert cells(text, "Size Train Set ours") == ["51,500 / 51,501"]
+    assert cells(text, "Size Train Set seed") == ["51,576"]
+
+
+def test_findings_say_plainly_when_a_baseline_wins(results):
+    text = build_report(results)
+    assert "strategy1 (3.00%), does not beat the best baseline, ease (31.00%)" in text
+
+
+def test_timing_table_compares_training_with_its_flop_bound(results):
+    text = build_report(results)
+    # 2e12 FLOP at 100 GFLOP/s = 20 s bound; 30 s measured -> 1.50x
+    row = cells(text, "strategy1")  # protocol column first, then method
+    assert row[0] == "strategy1"
+    assert row[-2:] == ["20.00", "1.50x"]
+
+
+def test_no_results_is_a_clear_error(tmp_path):
+    with pytest.raises(BenchError, match="no stored results"):
+        build_report(tmp_path)
