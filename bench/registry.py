@@ -37,6 +37,7 @@ def register(name: str, *, home_protocol: str | None = None, family: str = "base
             raise RuntimeError(f"method name '{name}' registered twice")
         REGISTRY[name] = Entry(name, cls, home_protocol, family)
         cls.registered_name = name
+        cls.family = family
         return cls
 
     return deco

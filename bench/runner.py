@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from bench.data import DEFAULT_DATASET, Interactions, load_dataset
 from bench.errors import BenchError
 from bench.evaluate import evaluate
-from bench.metrics import DEFAULT_KS
+from bench.metrics import DEFAULT_KS, hits_matrix
 from bench.protocol import PROTOCOLS, ProtocolData, apply_protocol, get_protocol
 from bench.registry import Entry, discover, get_method
 from bench.split import Split, split_per_user
@@ -134,6 +134,23 @@ def environment() -> dict:
     }
 
 
+def compact_arrays(result, data: ProtocolData, method) -> dict[str, np.ndarray]:
+    """What a record keeps per user, compactly: every per-user ranking metric at any k <= kmax
+    follows from ``hits`` (packed bits, ``[users, kmax]``) and ``n_relevant``; learned user
+    vectors (``embeddings_`` / ``user_factors_``) are kept in float16 for the report's figures."""
+    hits = hits_matrix(result.top, data.relevant[result.users])
+    arrays = {
+        "users": result.users.astype(np.int32),
+        "n_relevant": np.diff(data.relevant[result.users].indptr).astype(np.int32),
+        "hits": np.packbits(hits, axis=1),
+        "kmax": np.array(hits.shape[1]),
+    }
+    for attr, key in (("embeddings_", "embeddings"), ("user_factors_", "user_factors")):
+        if getattr(method, attr, None) is not None and getattr(method, "family", "") != "floor":
+            arrays[key] = np.asarray(getattr(method, attr), dtype=np.float16)
+    return arrays
+
+
 class Runner:
     """Runs jobs on one dataset, building each split and protocol once and sharing them."""
 
@@ -237,9 +254,6 @@ class Runner:
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "environment": environment(),
         }
-        arrays = {"users": result.users, "top": result.top.astype(np.int32)}
-        arrays.update({f"user:{k}": v.astype(np.float32) for k, v in result.per_user.items()})
-        if getattr(method, "embeddings_", None) is not None:
-            arrays["embeddings"] = np.asarray(method.embeddings_, dtype=np.float32)
+        arrays = compact_arrays(result, data, method)
         save_record(self.results, record, arrays)
         return record
