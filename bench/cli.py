@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from bench.check import DEFAULT_BASELINE, run_check
 from bench.data import DEFAULT_DATASET, EMBEDDED
 from bench.errors import BenchError
 from bench.metrics import DEFAULT_KS
@@ -228,6 +229,10 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    return run_check(args.baseline, update=args.update)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -310,6 +315,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory")
     p.add_argument("--format", choices=["json"], default="json", help="output format (json)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "check",
+        help="regression gate: rerun a fast profile, compare with the baseline",
+        description="Rerun the fixed, fast profile listed in the baseline file (into a "
+        "temporary results folder) and compare every metric, size and split hash with it. "
+        "Exit code 1 when a value leaves its tolerance, is missing or is new.",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=DEFAULT_BASELINE,
+        help=f"baseline file: profile, tolerances, expected values (default {DEFAULT_BASELINE})",
+    )
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="rewrite the baseline's expected values from this run (keeps profile and "
+        "tolerances; creates the file with the default profile if it is missing)",
+    )
+    p.set_defaults(func=cmd_check)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,10 +122,25 @@ def matmul_gflops(repeats: int = 20) -> float:
     return 2 * 610 * 1024 * 600 * repeats / (time.perf_counter() - t) / 1e9
 
 
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def environment() -> dict:
     import torch
 
     return {
+        "commit": git_commit(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "torch": torch.__version__,

@@ -1,0 +1,73 @@
+"""Deterministic matplotlib figures for the report: recall@k curves and embedding maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.manifold import TSNE  # noqa: E402
+from sklearn.metrics import silhouette_score  # noqa: E402
+
+from bench.store import atomic_write_bytes  # noqa: E402
+
+RANDOM_STATE = 0
+CLUSTER_RANGE = range(3, 9)
+
+
+def _save(fig, path: Path) -> Path:
+    """PNG without timestamps or version strings, so reruns give identical bytes."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def recall_at_k_plot(curves: dict[str, np.ndarray], path: Path, title: str) -> Path:
+    """One line per method: mean recall@k (%) for k = 1..len(curve)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, curve in sorted(curves.items(), key=lambda kv: -kv[1][-1]):
+        ax.plot(np.arange(1, len(curve) + 1), 100 * curve, label=name, lw=1.5)
+    ax.set_xlabel("k")
+    ax.set_ylabel("recall@k (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def choose_clusters(vectors: np.ndarray, ks=CLUSTER_RANGE) -> tuple[int, float, np.ndarray]:
+    """KMeans with the number of clusters (3-8) that maximises the silhouette score."""
+    best = None
+    for k in ks:
+        labels = KMeans(n_clusters=k, n_init=10, random_state=RANDOM_STATE).fit_predict(vectors)
+        score = silhouette_score(vectors, labels, metric="euclidean")
+        if best is None or score > best[1]:
+            best = (k, float(score), labels)
+    return best
+
+
+def embedding_map(
+    vectors: np.ndarray, path: Path, title: str
+) -> tuple[Path, int, float, np.ndarray]:
+    """t-SNE of user vectors coloured by KMeans cluster; returns (path, k, silhouette, labels)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    k, silhouette, labels = choose_clusters(vectors)
+    xy = TSNE(n_components=2, random_state=RANDOM_STATE, init="pca", perplexity=30).fit_transform(
+        vectors
+    )
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=8, vmin=0, vmax=9)
+    ax.set_title(f"{title}\nk={k} clusters, silhouette {silhouette:.3f}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    return _save(fig, path), k, silhouette, labels
