@@ -284,6 +284,15 @@ def build_report(results: Path, out: Path = DEFAULT_REPORT) -> str:
                 head,
                 "",
             ]
+        missing = [s for s in SEED_TABLE if (dataset, s, s) not in groups]
+        if missing:
+            out += [
+                f"**Missing from the stored results:** {', '.join(missing)} on "
+                f"{'its' if len(missing) == 1 else 'their'} own protocol; run "
+                f"`python -m bench run {' '.join(missing)}` (or `python -m bench all`) to fill "
+                "the seed's table.",
+                "",
+            ]
         lines = findings(groups, dataset, methods)
         if lines:
             out += ["### Findings (recall@20)", ""] + lines + [""]

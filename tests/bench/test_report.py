@@ -78,3 +78,11 @@ def test_timing_table_compares_training_with_its_flop_bound(results):
 def test_no_results_is_a_clear_error(tmp_path):
     with pytest.raises(BenchError, match="no stored results"):
         build_report(tmp_path)
+
+
+def test_a_partial_store_says_what_is_missing(tmp_path):
+    save_record(tmp_path, record("popularity", "full", 0, 15.0))  # no per-user arrays either
+    text = build_report(tmp_path)
+    assert "**Missing from the stored results:** strategy1, strategy2, strategy3, strategy4" in text
+    assert "python -m bench run strategy1 strategy2 strategy3 strategy4" in text
+    assert "| recall@20 (%)" in text  # the per-protocol table is still there

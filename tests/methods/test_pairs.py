@@ -158,12 +158,9 @@ def test_bad_rule_and_inverted_thresholds_are_refused():
 
 
 @pytest.fixture(scope="module")
-def movielens():
-    from bench.data import load_dataset
-    from bench.split import split_per_user
-
-    data = load_dataset()
-    return data, split_per_user(data, 0)
+def ml_split(movielens, split0):
+    """The session's ml-latest-small and its seed-0 split (tests/conftest.py)."""
+    return movielens, split0
 
 
 def expected_triples(train: TrainData) -> int:
@@ -180,10 +177,10 @@ def expected_triples(train: TrainData) -> int:
 
 
 @pytest.mark.parametrize(("protocol", "rule"), [("strategy1", "random"), ("full", "random")])
-def test_movielens_triple_count_is_the_valid_interactions(movielens, protocol, rule):
+def test_movielens_triple_count_is_the_valid_interactions(ml_split, protocol, rule):
     from bench.protocol import PROTOCOLS, apply_protocol
 
-    train = apply_protocol(*movielens, PROTOCOLS[protocol]).train
+    train = apply_protocol(*ml_split, PROTOCOLS[protocol]).train
     a, p, n = sample_triples(train, rule, np.random.default_rng(0))
     assert len(a) == expected_triples(train)
     if protocol == "strategy1":  # every kept movie has likers and dislikers: all but a few
@@ -193,10 +190,10 @@ def test_movielens_triple_count_is_the_valid_interactions(movielens, protocol, r
     assert np.all(a != p)
 
 
-def test_movielens_strategy4_extreme_triples_skip_neutral_ratings(movielens):
+def test_movielens_strategy4_extreme_triples_skip_neutral_ratings(ml_split):
     from bench.protocol import PROTOCOLS, apply_protocol
 
-    train = apply_protocol(*movielens, PROTOCOLS["strategy4"]).train
+    train = apply_protocol(*ml_split, PROTOCOLS["strategy4"]).train
     index = PairIndex.build(train)
     t = index.sample("extreme", np.random.default_rng(0))
     r = rating(train, t.anchors, t.items)
