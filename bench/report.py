@@ -304,7 +304,10 @@ def build_report(results: Path, out: Path = DEFAULT_REPORT) -> str:
                 "",
                 "coverage@10: % of the catalogue recommended to at least one user; "
                 "popularity@10: mean number of train ratings of the recommended movies "
-                "(the seed's popularity-bias observation, made measurable).",
+                "(the seed's popularity-bias observation, made measurable). On `full` the "
+                "strategies differ only in their pair rule: strategy2 trains exactly as "
+                "strategy1 (random pairs) and strategy4 as strategy3 (extreme pairs), since "
+                "their popularity cut and thresholds belong to their own protocols.",
                 "",
                 common,
                 "",
