@@ -33,8 +33,17 @@ def _save(fig, path: Path) -> Path:
 def recall_at_k_plot(curves: dict[str, np.ndarray], path: Path, title: str) -> Path:
     """One line per method: mean recall@k (%) for k = 1..len(curve)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, curve in sorted(curves.items(), key=lambda kv: -kv[1][-1]):
-        ax.plot(np.arange(1, len(curve) + 1), 100 * curve, label=name, lw=1.5)
+    ranked = sorted(curves.items(), key=lambda kv: -kv[1][-1])
+    for i, (name, curve) in enumerate(ranked):  # 10 colours, then dashed, then dotted
+        style = ("-", "--", ":")[(i // 10) % 3]
+        ax.plot(
+            np.arange(1, len(curve) + 1),
+            100 * curve,
+            label=name,
+            lw=1.5,
+            color=plt.cm.tab10(i % 10),
+            linestyle=style,
+        )
     ax.set_xlabel("k")
     ax.set_ylabel("recall@k (%)")
     ax.set_title(title)
