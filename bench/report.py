@@ -182,6 +182,28 @@ def timing_table(groups, dataset: str, methods: list[str]) -> str | None:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
+def protocol_params_table(records: list[dict], dataset: str) -> str:
+    """The parameters of every protocol used, as recorded with the runs."""
+    params = {
+        r["protocol"]: r["protocol_params"]
+        for r in records
+        if r["dataset"] == dataset and "protocol_params" in r
+    }
+    keys = [
+        "like_threshold",
+        "dislike_threshold",
+        "min_likers",
+        "min_dislikers",
+        "popularity_threshold",
+        "popularity_by",
+        "filter_counts_on",
+    ]
+    rows = [
+        [name] + [str(params[name].get(k)) for k in keys] for name in PROTOCOLS if name in params
+    ]
+    return tabulate(rows, headers=["protocol"] + keys, tablefmt="github", disable_numparse=True)
+
+
 def findings(groups, dataset: str, methods: list[str]) -> list[str]:
     """Plain sentences: which method wins each protocol, and where the strategies stand."""
     lines = []
@@ -266,7 +288,9 @@ def build_report(results: Path, out: Path = DEFAULT_REPORT) -> str:
         "in the top k) / (relevant items), in percent; relevant = the user's liked test ratings "
         "(rating >= the protocol's like threshold) on the protocol's kept movies. Every method is "
         "ranked over the protocol's whole catalogue (no sampled negatives), with its own train "
-        "items masked. Values are mean ± standard deviation over split seeds.",
+        "items masked; equal scores are ordered by lower movie index, and a movie a method does "
+        "not score at all (the seed's neighbour rule) is not recommended, so its list may be "
+        "shorter than k. Values are mean ± standard deviation over split seeds.",
         "",
     ]
     for dataset in sorted({r["dataset"] for r in records}):
@@ -312,7 +336,12 @@ def build_report(results: Path, out: Path = DEFAULT_REPORT) -> str:
                 common,
                 "",
             ]
-        out += ["### Per protocol (methods as columns)", ""]
+        out += [
+            "### Per protocol (methods as columns)",
+            "",
+            protocol_params_table(records, dataset),
+            "",
+        ]
         for protocol, p in PROTOCOLS.items():
             table = protocol_table(groups, dataset, protocol, methods)
             if table:
