@@ -79,8 +79,10 @@ def coerce(name: str, method: str, value, default):
         return value
     elif default is None:
         return value
-    kind = type(default).__name__
-    raise BenchError(f"parameter '{name}' of method '{method}' takes a {kind}, got {value!r}")
+    kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        type(default), type(default).__name__
+    )
+    raise BenchError(f"parameter '{name}' of method '{method}' takes {kind}, got {value!r}")
 
 
 def make_method(name: str, params: dict, seed: int):

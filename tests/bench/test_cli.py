@@ -27,11 +27,11 @@ def test_list_shows_methods_and_protocols(capsys):
         (["run", "popularity", "--ks", "0"], "positive integer"),
         (["run", "popularity", "--param", "nope=1"], "no method being run has a parameter 'nope'"),
         (["report"], "no stored results"),
-        (["run", "user-knn", "--param", "n_neighbors=abc"], "takes a int, got 'abc'"),
+        (["run", "user-knn", "--param", "n_neighbors=abc"], "takes an integer, got 'abc'"),
         (["run", "user-knn", "--param", "n_neighbors=0"], "n_neighbors must be at least 1"),
         (["run", "item-knn", "--param", "K=0"], "K must be at least 1"),
         (["run", "popularity", "--param", "feedback=bogus"], "feedback must be 'all' or 'liked'"),
-        (["run", "strategy4", "--param", "epochs=abc"], "takes a int, got 'abc'"),
+        (["run", "strategy4", "--param", "epochs=abc"], "takes an integer, got 'abc'"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_nonzero_exit(capsys, tmp_path, argv, message):

@@ -20,12 +20,15 @@ def plugin_dir(tmp_path, monkeypatch):
 
 
 def test_a_new_module_appears_in_bench_list_with_no_other_edit(plugin_dir, capsys):
-    # the README's "Adding a method" example, verbatim
+    # the README's "Adding a method" example, under a name of its own so that a user who
+    # saved the example as methods/my_method.py (as the README says) still passes this test
     example = re.search(r"## Adding a method.*?```python\n(.*?)```", README.read_text(), re.S)[1]
+    assert '@register("my-method")' in example
+    example = example.replace('"my-method"', '"readme-example-method"')
     (plugin_dir / "readme_example.py").write_text(example)
-    assert "my-method" in discover()
+    assert "readme-example-method" in discover()
     assert main(["list"]) == 0
-    assert "my-method" in capsys.readouterr().out
+    assert "readme-example-method" in capsys.readouterr().out
 
 
 def test_every_registered_method_has_a_summary_and_seed_parameter():
