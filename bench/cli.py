@@ -194,7 +194,12 @@ def _run(args, methods: list[str], protocols, everything: bool) -> int:
             disable_numparse=True,
         )
     )
-    print(f"\n{len(records)} result record(s) in {args.results}/")
+    reused = (
+        f"; {runner.reused} reused from the store (same configuration), --force recomputes"
+        if runner.reused
+        else ""
+    )
+    print(f"\n{len(records)} result record(s) in {args.results}/{reused}")
     if not args.no_report:
         print(f"report: {write_report(args.results, report_path(args))}")
     return 0

@@ -188,6 +188,7 @@ class Runner:
         self._splits: dict[int, Split] = {}
         self._protocols: dict[tuple[int, str], ProtocolData] = {}
         self._gflops: float | None = None
+        self.reused = 0  # jobs answered from the store instead of being run
 
     @property
     def data(self) -> Interactions:
@@ -238,6 +239,7 @@ class Runner:
         chash = config_hash(config)
         stored = find_record(self.results, self.dataset, job.protocol, name, job.seed)
         if stored is not None and stored.get("config_hash") == chash and not self.force:
+            self.reused += 1
             return stored
         try:
             result = evaluate(method, data, self.ks)
