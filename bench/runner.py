@@ -152,10 +152,13 @@ def environment() -> dict:
     }
 
 
-def compact_arrays(result, data: ProtocolData, method) -> dict[str, np.ndarray]:
+def compact_arrays(
+    result, data: ProtocolData, method, keep_vectors: bool = True
+) -> dict[str, np.ndarray]:
     """What a record keeps per user, compactly: every per-user ranking metric at any k <= kmax
     follows from ``hits`` (packed bits, ``[users, kmax]``) and ``n_relevant``; learned user
-    vectors (``embeddings_`` / ``user_factors_``) are kept in float16 for the report's figures."""
+    vectors (``embeddings_`` / ``user_factors_``) are kept in float16 for the report's figures
+    when ``keep_vectors`` (the runner keeps them for the lowest seed of a run only)."""
     hits = hits_matrix(result.top, data.relevant[result.users])
     arrays = {
         "users": result.users.astype(np.int32),
@@ -164,7 +167,9 @@ def compact_arrays(result, data: ProtocolData, method) -> dict[str, np.ndarray]:
         "kmax": np.array(hits.shape[1]),
     }
     for attr, key in (("embeddings_", "embeddings"), ("user_factors_", "user_factors")):
-        if getattr(method, attr, None) is not None and getattr(method, "family", "") != "floor":
+        if not keep_vectors or getattr(method, "family", "") == "floor":
+            continue
+        if getattr(method, attr, None) is not None:
             arrays[key] = np.asarray(getattr(method, attr), dtype=np.float16)
     return arrays
 
@@ -189,6 +194,7 @@ class Runner:
         self._protocols: dict[tuple[int, str], ProtocolData] = {}
         self._gflops: float | None = None
         self.reused = 0  # jobs answered from the store instead of being run
+        self._vector_seed: int | None = None  # user vectors are stored for this seed only
 
     @property
     def data(self) -> Interactions:
@@ -213,6 +219,7 @@ class Runner:
         """Run every job (reusing stored results with the same config unless ``force``)."""
         discover()
         params = params or {}
+        self._vector_seed = min((job.seed for job in jobs), default=0)
         for job in jobs:  # fail on bad parameters before any training starts
             make_method(job.method, params.get(job.method, {}), job.seed)
         records, bar = [], tqdm(jobs, desc="jobs", unit="job", disable=None)
@@ -274,6 +281,7 @@ class Runner:
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "environment": environment(),
         }
-        arrays = compact_arrays(result, data, method)
+        keep = self._vector_seed is None or job.seed == self._vector_seed
+        arrays = compact_arrays(result, data, method, keep_vectors=keep)
         save_record(self.results, record, arrays)
         return record

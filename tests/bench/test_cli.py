@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from bench.cli import main
@@ -155,3 +156,25 @@ def test_a_local_folder_is_stored_under_its_own_dataset_name(capsys, tmp_path):
     assert code == 0, err
     assert (tmp_path / "r" / "local-toy" / "full" / "popularity" / "seed0.json").exists()
     assert not (tmp_path / "r" / "ml-latest-small").exists()
+
+
+def test_user_vectors_are_kept_for_the_lowest_seed_only(capsys, tmp_path):
+    code, _, _ = run_cli(
+        capsys,
+        "run",
+        "als",
+        "--protocol",
+        "strategy4",
+        "--seeds",
+        "1",
+        "2",
+        "--results",
+        str(tmp_path),
+        "--no-report",
+    )
+    assert code == 0
+    folder = tmp_path / "ml-latest-small" / "strategy4" / "als"
+    with np.load(folder / "seed1.npz") as kept, np.load(folder / "seed2.npz") as lean:
+        assert kept["user_factors"].shape[0] == 610
+        assert "user_factors" not in lean.files
+        assert {"users", "hits", "n_relevant"} <= set(lean.files)
