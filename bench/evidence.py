@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import Parallel, delayed
 from tabulate import tabulate
 
 from bench.figures import embedding_map, recall_at_k_plot
@@ -135,11 +137,15 @@ def figures_section(
             elif method == best_factors and protocol == "full":
                 maps.append((protocol, method, arr["user_factors"], "user factors"))
     rows = []
-    for protocol, method, vectors, what in maps:
-        name = f"{dataset}-{method}-{protocol}-tsne.png"
-        _, k, silhouette, labels = embedding_map(
-            vectors, out_dir / name, f"{method} on {protocol}: {what} (t-SNE)"
-        )
+    names = [f"{dataset}-{method}-{protocol}-tsne.png" for protocol, method, _, _ in maps]
+    # maps are independent and each seeded: one process per core, identical bytes
+    drawn = Parallel(n_jobs=min(len(maps), os.cpu_count() or 1) or 1)(
+        delayed(embedding_map)(vectors, out_dir / name, f"{method} on {protocol}: {what} (t-SNE)")
+        for (protocol, method, vectors, what), name in zip(maps, names, strict=True)
+    )
+    for (protocol, method, _, what), name, (_, k, silhouette, labels) in zip(
+        maps, names, drawn, strict=True
+    ):
         clusters[(protocol, method)] = labels
         rows.append(
             [method, protocol, what, str(k), f"{silhouette:.3f}", f"![{method}]({rel}/{name})"]
