@@ -53,7 +53,22 @@ def parse_params(items: list[str], methods: list[str]) -> dict[str, dict]:
     return out
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, default_seeds: list[int]) -> None:
+    """Options shared by ``run`` and ``all``."""
+    p.add_argument(
+        "--seeds",
+        type=seed_arg,
+        nargs="+",
+        default=default_seeds,
+        help=f"split seeds (default {' '.join(map(str, default_seeds))})",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="[METHOD.]NAME=VALUE",
+        help="override a hyper-parameter, e.g. --param epochs=5 (repeatable)",
+    )
     p.add_argument(
         "--dataset",
         default=DEFAULT_DATASET,
@@ -263,15 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("methods", nargs="+", metavar="METHOD", help="registered method names")
     p.add_argument("--protocol", nargs="+", metavar="P", help=f"protocols: {', '.join(PROTOCOLS)}")
-    p.add_argument("--seeds", type=seed_arg, nargs="+", default=[0], help="split seeds (default 0)")
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="[METHOD.]NAME=VALUE",
-        help="override a hyper-parameter, e.g. --param epochs=5 (repeatable)",
-    )
-    _add_common(p)
+    _add_common(p, default_seeds=[0])
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -281,21 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         "protocol, each contrastive strategy on its own protocol and on 'full'; "
         "stored results with the same config are reused; then regenerate the report.",
     )
-    p.add_argument(
-        "--seeds",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_SEEDS),
-        help="split seeds (default 0 1 2)",
-    )
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="[METHOD.]NAME=VALUE",
-        help="override a hyper-parameter (repeatable)",
-    )
-    _add_common(p)
+    _add_common(p, default_seeds=list(DEFAULT_SEEDS))
     p.set_defaults(func=cmd_all)
 
     p = sub.add_parser(
