@@ -193,22 +193,27 @@ def _run(args, methods: list[str], protocols, everything: bool) -> int:
     jobs = plan(methods, protocols, args.seeds, everything)
     params = parse_params(args.param, methods)
     records = runner.run(jobs, params)
-    rows = [
-        [r["protocol"], r["method"], r["seed"]]
-        + [f"{r['metrics'][f'recall@{k}']:.2f}" for k in runner.ks]
-        + [r["n_train"], r["n_test"], f"{r['timings']['fit']:.2f}"]
-        for r in records
-    ]
-    print(
-        tabulate(
-            rows,
-            headers=["protocol", "method", "seed"]
-            + [f"recall@{k} %" for k in runner.ks]
-            + ["train", "test", "fit s"],
-            tablefmt="github",
-            disable_numparse=True,
-        )
-    )
+    ranking = [r for r in records if "rmse" not in r["metrics"]]
+    rating = [r for r in records if "rmse" in r["metrics"]]
+    if ranking:
+        rows = [
+            [r["protocol"], r["method"], r["seed"]]
+            + [f"{r['metrics'][f'recall@{k}']:.2f}" for k in runner.ks]
+            + [r["n_train"], r["n_test"], f"{r['timings']['fit']:.2f}"]
+            for r in ranking
+        ]
+        headers = ["protocol", "method", "seed"] + [f"recall@{k} %" for k in runner.ks]
+        headers += ["train", "test", "fit s"]
+        print(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+    if rating:
+        rows = [
+            [r["protocol"], r["method"], r["seed"], f"{r['metrics']['rmse']:.4f}"]
+            + [f"{r['metrics']['mae']:.4f}", r["n_train"], r["n_test"]]
+            + [f"{r['timings']['fit']:.2f}"]
+            for r in rating
+        ]
+        headers = ["protocol", "method", "seed", "RMSE", "MAE", "train", "test ratings", "fit s"]
+        print(("\n" if ranking else "") + tabulate(rows, headers=headers, tablefmt="github"))
     reused = (
         f"; {runner.reused} reused from the store (same configuration), --force recomputes"
         if runner.reused

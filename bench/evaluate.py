@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.errors import BenchError
-from bench.metrics import DEFAULT_KS, coverage, mean_popularity, ranking_metrics
+from bench.metrics import DEFAULT_KS, coverage, mae, mean_popularity, ranking_metrics, rmse
 from bench.protocol import ProtocolData
 from bench.topk import mask_scores, top_k
 
@@ -22,6 +22,7 @@ class Evaluation:
     users: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     top: np.ndarray | None = None
+    predictions: np.ndarray | None = None  # rating task: one per test rating, CSR order
 
 
 def recommend(method, data: ProtocolData, users: np.ndarray, k: int) -> np.ndarray:
@@ -41,16 +42,23 @@ def recommend(method, data: ProtocolData, users: np.ndarray, k: int) -> np.ndarr
     return top_k(scores, k)
 
 
+def _fit(method, data: ProtocolData, timings: dict[str, float]) -> None:
+    t = time.perf_counter()
+    method.fit(data.train)
+    timings["fit"] = time.perf_counter() - t
+    timings.update({f"fit:{name}": s for name, s in getattr(method, "timings_", {}).items()})
+
+
 def evaluate(
     method, data: ProtocolData, ks=DEFAULT_KS, fit: bool = True, chunk_users: int = 4096
 ) -> Evaluation:
-    """Fit (unless ``fit=False``) and evaluate ``method`` on every user with a relevant item."""
+    """Fit (unless ``fit=False``) and evaluate ``method``: ranking metrics over every user with
+    a relevant item, or, on a rating protocol, RMSE and MAE over every test rating."""
+    if data.protocol.task == "rating":
+        return evaluate_rating(method, data, fit=fit)
     timings: dict[str, float] = {}
     if fit:
-        t = time.perf_counter()
-        method.fit(data.train)
-        timings["fit"] = time.perf_counter() - t
-        timings.update({f"fit:{name}": s for name, s in getattr(method, "timings_", {}).items()})
+        _fit(method, data, timings)
     users = data.eval_users
     kmax = max(ks)
     t = time.perf_counter()
@@ -70,3 +78,35 @@ def evaluate(
         metrics[f"popularity@{k}"] = mean_popularity(top[:, :k], popularity)
     timings["metrics"] = time.perf_counter() - t
     return Evaluation(metrics=metrics, per_user=per_user, users=users, timings=timings, top=top)
+
+
+def evaluate_rating(method, data: ProtocolData, fit: bool = True) -> Evaluation:
+    """RMSE and MAE of ``method.predict`` over every test rating of the protocol."""
+    if not hasattr(method, "predict"):
+        raise BenchError(
+            f"{type(method).__name__} does not predict ratings, so it cannot run on the "
+            f"rating protocol '{data.protocol.name}'; pick a ranking protocol"
+        )
+    timings: dict[str, float] = {}
+    if fit:
+        _fit(method, data, timings)
+    test = data.test.tocoo()
+    times = None if data.test_timestamps is None else data.test_timestamps.tocoo().data
+    t = time.perf_counter()
+    predicted = np.asarray(method.predict(test.row, test.col, times), dtype=np.float64)
+    timings["predict"] = time.perf_counter() - t
+    if predicted.shape != test.data.shape:
+        raise ValueError(
+            f"{type(method).__name__}.predict returned shape {predicted.shape}, "
+            f"expected {test.data.shape}"
+        )
+    if not np.isfinite(predicted).all():
+        raise BenchError(
+            f"{type(method).__name__}.predict returned non-finite ratings; the method "
+            "diverged or has a bug"
+        )
+    users = np.unique(test.row).astype(np.int32)
+    metrics = {"rmse": rmse(predicted, test.data), "mae": mae(predicted, test.data)}
+    return Evaluation(
+        metrics=metrics, per_user={}, users=users, timings=timings, predictions=predicted
+    )

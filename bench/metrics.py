@@ -98,3 +98,15 @@ def mean_popularity(top: np.ndarray, popularity: np.ndarray) -> float:
     """Mean train popularity (number of ratings) of the recommended items."""
     rec = top[top >= 0]
     return float(popularity[rec].mean()) if rec.size else float("nan")
+
+
+def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Root mean squared error of predicted ratings."""
+    diff = np.asarray(predicted, np.float64) - np.asarray(actual, np.float64)
+    return float(np.sqrt(np.mean(diff**2))) if diff.size else float("nan")
+
+
+def mae(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Mean absolute error of predicted ratings."""
+    diff = np.asarray(predicted, np.float64) - np.asarray(actual, np.float64)
+    return float(np.mean(np.abs(diff))) if diff.size else float("nan")

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from bench.data import Interactions
@@ -28,6 +29,8 @@ class Protocol:
     - Popularity filter: drop movies with >= ``popularity_threshold`` ratings
       (``popularity_by="ratings"``) or likers (``"likes"``, the seed's literal wording).
     - Train = train ratings on kept movies; relevant = liked test ratings on kept movies.
+    - ``task``: "ranking" (top-k lists against liked test items) or "rating" (RMSE/MAE of
+      predicted ratings over every test rating).
     """
 
     name: str
@@ -39,9 +42,18 @@ class Protocol:
     popularity_by: Literal["ratings", "likes"] = "ratings"
     filter_counts_on: Literal["all", "train"] = "all"
     description: str = ""
+    task: Literal["ranking", "rating"] = "ranking"
+
+    # fields added after results were first stored: left out of the config at their
+    # default, so stored results keep their config hash
+    _LATER_FIELDS = {"task": "ranking"}
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        for name, default in self._LATER_FIELDS.items():
+            if out[name] == default:
+                del out[name]
+        return out
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -72,8 +84,18 @@ PROTOCOLS: dict[str, Protocol] = {
             popularity_threshold=100,
             description="seed strategy 4: like 4 / dislike 3, popularity cut (normalised pairs)",
         ),
+        Protocol(
+            "rmse",
+            min_likers=0,
+            min_dislikers=0,
+            task="rating",
+            description="rating prediction: RMSE and MAE over every test rating, every movie",
+        ),
     )
 }
+
+RANKING_PROTOCOLS = [name for name, p in PROTOCOLS.items() if p.task == "ranking"]
+RATING_PROTOCOLS = [name for name, p in PROTOCOLS.items() if p.task == "rating"]
 
 
 def get_protocol(name: str) -> Protocol:
@@ -91,6 +113,9 @@ class TrainData:
     like_threshold: float
     dislike_threshold: float
     candidates: np.ndarray  # bool over items: the protocol's catalogue
+    timestamps: sp.csr_matrix | None = None  # int64, same sparsity pattern as ``matrix``
+    movies: pd.DataFrame | None = None  # by item index: movieId, title, genres
+    tags: pd.DataFrame | None = None  # user, item, tag, timestamp; test pairs left out
 
     @property
     def n_users(self) -> int:
@@ -122,6 +147,7 @@ class ProtocolData:
     train: TrainData
     relevant: sp.csr_matrix  # n_users x n_items bool: liked test ratings on kept movies
     test: sp.csr_matrix  # n_users x n_items float32: every test rating on kept movies
+    test_timestamps: sp.csr_matrix | None = None  # int64, same pattern as ``test``
 
     @property
     def n_train(self) -> int:
@@ -182,7 +208,33 @@ def apply_protocol(data: Interactions, split: Split, protocol: Protocol) -> Prot
             like_threshold=protocol.like_threshold,
             dislike_threshold=protocol.dislike_threshold,
             candidates=keep,
+            timestamps=timestamp_matrix(data, train_mask),
+            movies=data.movies,
+            tags=train_tags(data, split.test_mask),
         ),
         relevant=relevant.astype(bool),
         test=data.matrix(test_mask),
+        test_timestamps=timestamp_matrix(data, test_mask),
     )
+
+
+def timestamp_matrix(data: Interactions, mask: np.ndarray) -> sp.csr_matrix:
+    """User x item int64 CSR of the timestamps of the interactions in ``mask``."""
+    m = sp.csr_matrix(
+        (data.timestamps[mask], (data.users[mask], data.items[mask])),
+        shape=(data.n_users, data.n_items),
+        dtype=np.int64,
+    )
+    m.sort_indices()
+    return m
+
+
+def train_tags(data: Interactions, test_mask: np.ndarray) -> pd.DataFrame | None:
+    """The dataset's tags without those whose (user, movie) pair is a test rating: such a
+    tag would leak the test split into content features."""
+    tags = getattr(data, "tags", None)
+    if tags is None or len(tags) == 0:
+        return tags
+    key = data.users[test_mask].astype(np.int64) * data.n_items + data.items[test_mask]
+    tag_key = tags["user"].to_numpy(np.int64) * data.n_items + tags["item"].to_numpy(np.int64)
+    return tags[~np.isin(tag_key, key)].reset_index(drop=True)

@@ -19,6 +19,7 @@ class Entry:
     cls: type
     home_protocol: str | None  # the protocol it runs on by default; None: every protocol
     family: str  # "baseline", "contrastive", "floor", ...
+    tasks: tuple[str, ...] = ("ranking",)  # "ranking" (score) and/or "rating" (predict)
 
     @property
     def summary(self) -> str:
@@ -29,13 +30,25 @@ class Entry:
 REGISTRY: dict[str, Entry] = {}
 
 
-def register(name: str, *, home_protocol: str | None = None, family: str = "baseline"):
-    """Class decorator: make ``cls`` available to the harness under ``name``."""
+def register(
+    name: str,
+    *,
+    home_protocol: str | None = None,
+    family: str = "baseline",
+    tasks: tuple[str, ...] = ("ranking",),
+):
+    """Class decorator: make ``cls`` available to the harness under ``name``.
+
+    ``tasks``: "ranking" if the class implements ``score``, "rating" if it implements
+    ``predict``; a method runs only on protocols of its tasks."""
+    unknown = set(tasks) - {"ranking", "rating"}
+    if unknown or not tasks:
+        raise ValueError(f"tasks must be a non-empty subset of ranking, rating; got {tasks}")
 
     def deco(cls: type) -> type:
         if name in REGISTRY and REGISTRY[name].cls is not cls:
             raise RuntimeError(f"method name '{name}' registered twice")
-        REGISTRY[name] = Entry(name, cls, home_protocol, family)
+        REGISTRY[name] = Entry(name, cls, home_protocol, family, tuple(tasks))
         cls.registered_name = name
         cls.family = family
         return cls

@@ -10,7 +10,8 @@ from tabulate import tabulate
 
 from bench.errors import BenchError
 from bench.evidence import clusters_section, figures_section, significance_section
-from bench.protocol import PROTOCOLS
+from bench.protocol import PROTOCOLS, RANKING_PROTOCOLS
+from bench.report_rating import rating_section
 from bench.store import atomic_write_bytes, iter_records, load_arrays
 
 DEFAULT_REPORT = Path("reports") / "report.md"
@@ -147,7 +148,9 @@ def timing_table(groups, dataset: str, methods: list[str]) -> str | None:
             if not runs:
                 continue
             fit = np.mean([r["timings"].get("fit", np.nan) for r in runs])
-            score = np.mean([r["timings"].get("score", np.nan) for r in runs])
+            score = np.mean(
+                [r["timings"].get("score", r["timings"].get("predict", np.nan)) for r in runs]
+            )
             sampling = [r["timings"].get("fit:sampling") for r in runs]
             training = [r["timings"].get("fit:training") for r in runs]
             flops = [r.get("train_flops") for r in runs]
@@ -212,7 +215,7 @@ def protocol_params_table(records: list[dict], dataset: str) -> str:
 def findings(groups, dataset: str, methods: list[str]) -> list[str]:
     """Plain sentences: which method wins each protocol, and where the strategies stand."""
     lines = []
-    for protocol in PROTOCOLS:
+    for protocol in RANKING_PROTOCOLS:
         scored = {
             m: _values(groups[(dataset, protocol, m)], "recall@20").mean()
             for m in methods
@@ -363,10 +366,12 @@ def build_report(results: Path, out: Path = DEFAULT_REPORT) -> str:
             protocol_params_table(records, dataset),
             "",
         ]
-        for protocol, p in PROTOCOLS.items():
+        for protocol in RANKING_PROTOCOLS:
+            p = PROTOCOLS[protocol]
             table = protocol_table(groups, dataset, protocol, methods)
             if table:
                 out += [f"#### `{protocol}`: {p.description}", "", table, ""]
+        out += rating_section(groups, dataset)
         timing = timing_table(groups, dataset, methods)
         if timing:
             gflops = np.median([r["matmul_gflops"] for r in records if r.get("matmul_gflops")])

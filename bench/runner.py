@@ -18,10 +18,18 @@ from bench.data import DEFAULT_DATASET, Interactions, load_dataset
 from bench.errors import BenchError
 from bench.evaluate import evaluate
 from bench.metrics import DEFAULT_KS, hits_matrix
-from bench.protocol import PROTOCOLS, ProtocolData, apply_protocol, get_protocol
+from bench.protocol import (
+    PROTOCOLS,
+    RANKING_PROTOCOLS,
+    RATING_PROTOCOLS,
+    ProtocolData,
+    apply_protocol,
+    get_protocol,
+)
 from bench.registry import Entry, discover, get_method
 from bench.split import Split, split_per_user
 from bench.store import DEFAULT_RESULTS, find_record, save_record
+from bench.validation import VALIDATION_SEED_OFFSET
 
 
 @dataclass(frozen=True)
@@ -33,12 +41,31 @@ class Job:
 
 def default_protocols(entry: Entry, everything: bool) -> list[str]:
     """Where a method runs when no protocol is given: its home protocol (``run``), and for
-    ``all`` also ``full``; methods without a home run on every protocol under ``all``."""
-    if entry.home_protocol is None:
-        return list(PROTOCOLS) if everything else ["full"]
-    return [entry.home_protocol] + (
-        ["full"] if everything and entry.home_protocol != "full" else []
-    )
+    ``all`` also ``full``; methods without a home run on every ranking protocol under
+    ``all``. Rating methods also run on the rating protocol(s); rating-only methods only
+    there."""
+    out: list[str] = []
+    if "ranking" in entry.tasks:
+        if entry.home_protocol is None:
+            out += RANKING_PROTOCOLS if everything else ["full"]
+        else:
+            out += [entry.home_protocol]
+            out += ["full"] if everything and entry.home_protocol != "full" else []
+    if "rating" in entry.tasks and (everything or not out):
+        out += RATING_PROTOCOLS
+    return out
+
+
+def check_task(entry: Entry, protocol: str) -> None:
+    """Refuse a (method, protocol) pair whose task the method does not do."""
+    task = get_protocol(protocol).task
+    if task not in entry.tasks:
+        what = "predict ratings" if task == "rating" else "rank items"
+        fit = RATING_PROTOCOLS if "rating" in entry.tasks else RANKING_PROTOCOLS
+        raise BenchError(
+            f"method '{entry.name}' does not {what}, so it cannot run on protocol "
+            f"'{protocol}'; its protocols: {', '.join(fit)}"
+        )
 
 
 def plan(
@@ -49,7 +76,7 @@ def plan(
     for name in methods:
         entry = get_method(name)
         for p in protocols or default_protocols(entry, everything):
-            get_protocol(p)
+            check_task(entry, p)
             jobs += [Job(name, p, s) for s in seeds]
     order = list(PROTOCOLS)
     return sorted(
@@ -159,6 +186,8 @@ def compact_arrays(
     follows from ``hits`` (packed bits, ``[users, kmax]``) and ``n_relevant``; learned user
     vectors (``embeddings_`` / ``user_factors_``) are kept in float16 for the report's figures
     when ``keep_vectors`` (the runner keeps them for the lowest seed of a run only)."""
+    if result.predictions is not None:  # rating task: the test ratings' predictions
+        return {"predictions": result.predictions.astype(np.float32)}
     hits = hits_matrix(result.top, data.relevant[result.users])
     arrays = {
         "users": result.users.astype(np.int32),
@@ -267,9 +296,14 @@ class Runner:
             "family": entry.family,
             "params": method.get_params(),
             "seed": job.seed,
+            "random_seeds": {
+                "split": job.seed,
+                "method": method.get_params().get("seed"),
+                "validation_slice": job.seed + VALIDATION_SEED_OFFSET,
+            },
             "split_hash": data.split_hash,
             "n_train": data.n_train,
-            "n_test": data.n_test,
+            "n_test": data.n_test if data.protocol.task == "ranking" else int(data.test.nnz),
             "n_users_evaluated": len(result.users),
             "n_candidates": int(data.train.candidates.sum()),
             "ks": list(self.ks),

@@ -9,10 +9,13 @@ record that looks valid.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,16 +45,35 @@ def record_path(results: Path, dataset: str, protocol: str, method: str, seed: i
     return Path(results) / dataset / protocol / method / f"seed{seed}.json"
 
 
+@contextlib.contextmanager
+def record_lock(path: Path) -> Iterator[None]:
+    """Exclusive lock on one record's folder, so two processes storing the same record
+    cannot interleave its ``.npz`` and ``.json`` (each file is atomic on its own)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)  # the folder itself: no lock file left behind
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def save_record(results: Path, record: dict, arrays: dict[str, np.ndarray] | None = None) -> Path:
     """Store one result record (and its per-user arrays) atomically; returns the JSON path."""
     path = record_path(
         results, record["dataset"], record["protocol"], record["method"], record["seed"]
     )
+    payload = b""
     if arrays:
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
-        atomic_write_bytes(path.with_suffix(".npz"), buf.getvalue())
-    atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+        payload = buf.getvalue()
+    with record_lock(path):
+        if payload:
+            atomic_write_bytes(path.with_suffix(".npz"), payload)
+        else:
+            path.with_suffix(".npz").unlink(missing_ok=True)
+        atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
     return path
 
 

@@ -5,12 +5,21 @@ attributes ending in ``_`` and returns ``self``; ``score(users)`` returns a floa
 ``[len(users), n_items]``, higher is better. The harness, not the method, masks train
 items, restricts to the protocol's candidates, takes the top k and computes metrics.
 A score of ``-inf`` means "not recommended at all" (the list may end early).
+
+Rating methods (registered with ``tasks`` including "rating") also implement
+``predict(users, items, timestamps=None)``: one predicted rating per (user, item) pair,
+vectorised; ``timestamps`` (of the rated events) matter only to sequence models.
+
+``search_space`` declares the ranges ``bench tune`` searches (see ``bench.search_space``).
+Iterative methods call ``self.report_epoch(epoch, value)`` with their validation metric
+after each evaluated epoch, so a tuner can prune a bad trial.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,6 +35,14 @@ class Recommender:
     """Base class: parameter introspection and the not-fitted check."""
 
     registered_name = "?"
+    search_space: ClassVar[dict] = {}
+    epoch_callback: Callable[[int, float], None] | None = None  # set by the tuner
+
+    def report_epoch(self, epoch: int, value: float) -> None:
+        """Hand a per-epoch validation value to the tuner's callback (which may raise to
+        stop a hopeless trial); does nothing outside tuning."""
+        if self.epoch_callback is not None:
+            self.epoch_callback(epoch, value)
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters and their current values (stored with every result)."""

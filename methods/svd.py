@@ -17,10 +17,11 @@ from surprise import Dataset, Reader
 
 from bench.protocol import TrainData
 from bench.registry import register
+from bench.search_space import Float, Int
 from methods.base import Recommender
 
 
-@register("svd")
+@register("svd", tasks=("ranking", "rating"))
 class SVD(Recommender):
     """Biased SVD on explicit ratings (scikit-surprise), items ranked by predicted rating.
 
@@ -32,6 +33,13 @@ class SVD(Recommender):
     reg_all : L2 weight of every parameter (0.02).
     seed : random state of the initial factors.
     """
+
+    search_space = {
+        "n_factors": Int(10, 300, log=True),
+        "n_epochs": Int(5, 100, log=True),
+        "lr_all": Float(1e-3, 0.05, log=True),
+        "reg_all": Float(1e-3, 0.5, log=True),
+    }
 
     def __init__(
         self,
@@ -74,6 +82,7 @@ class SVD(Recommender):
         self.item_vectors_[items, :k] = algo.qi
         self.item_vectors_[items, k + 1] += algo.bi
         self.algo_ = algo
+        self.rating_range_ = reader.rating_scale
         self.n_items_ = train.n_items
         return self
 
@@ -81,7 +90,11 @@ class SVD(Recommender):
         self._check_fitted()
         return (self.user_vectors_[users] @ self.item_vectors_.T).astype(np.float32)
 
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Predicted ratings of the pairs ``(users[n], items[n])``, unclipped (float64)."""
+    def predict(
+        self, users: np.ndarray, items: np.ndarray, timestamps=None, clip: bool = True
+    ) -> np.ndarray:
+        """Predicted ratings of the pairs ``(users[n], items[n])`` (float64), clipped to the
+        train rating range as surprise's own ``predict`` does unless ``clip=False``."""
         self._check_fitted()
-        return np.einsum("nk,nk->n", self.user_vectors_[users], self.item_vectors_[items])
+        est = np.einsum("nk,nk->n", self.user_vectors_[users], self.item_vectors_[items])
+        return np.clip(est, *self.rating_range_) if clip else est

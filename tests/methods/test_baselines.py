@@ -149,8 +149,10 @@ def test_svd_scores_equal_surprise_predict_unclipped():
     users, items = users.ravel(), items.ravel()
     pairs = zip(users.tolist(), items.tolist(), strict=True)
     expected = [method.algo_.predict(u, i, clip=False).est for u, i in pairs]
-    np.testing.assert_allclose(method.predict(users, items), expected, atol=1e-10)
+    np.testing.assert_allclose(method.predict(users, items, clip=False), expected, atol=1e-10)
     np.testing.assert_allclose(method.score(np.arange(30)).ravel(), expected, atol=1e-4)
+    clipped = [method.algo_.predict(u, i).est for u, i in zip(users, items, strict=True)]
+    np.testing.assert_allclose(method.predict(users, items), clipped, atol=1e-10)
 
 
 def test_ease_matches_the_dense_closed_form():
