@@ -1,6 +1,8 @@
 """Load a ratings dataset into contiguous integer indices, with checksums verified.
 
-The embedded default is MovieLens ml-latest-small, vendored under ``datasets/``.
+The embedded default is MovieLens ml-latest-small, vendored under ``datasets/``; the other
+releases of ``datasets/MANIFEST.json`` are downloaded once (``bench/download.py``), and a local
+copy of any MovieLens layout can be given by path (``bench/movielens.py`` reads the files).
 """
 
 from __future__ import annotations
@@ -15,12 +17,32 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from bench import movielens
+from bench.download import fetch_release, load_manifest
 from bench.errors import BenchError
+from bench.movielens import RATING_COLUMNS, RatingScale
 
 DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
 DEFAULT_DATASET = "ml-latest-small"
 EMBEDDED = {"ml-latest-small": DATASETS_DIR / "ml-latest-small"}
-RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")
+TAG_FRAME_DTYPES = {"user": "int32", "item": "int32", "tag": str, "timestamp": "int64"}
+
+__all__ = [
+    "DATASETS_DIR",
+    "DEFAULT_DATASET",
+    "EMBEDDED",
+    "RATING_COLUMNS",
+    "Interactions",
+    "downloadable",
+    "load_dataset",
+    "read_ratings",
+    "verify_checksums",
+]
+
+
+def empty_tags() -> pd.DataFrame:
+    """A tags frame with no rows: columns user, item (int32 indices), tag, timestamp."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in TAG_FRAME_DTYPES.items()})
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +60,8 @@ class Interactions:
     user_ids: np.ndarray
     item_ids: np.ndarray
     movies: pd.DataFrame = field(repr=False)  # indexed by item index: movieId, title, genres
+    # user, item (indices), tag, timestamp; only tags of rated (user, movie)s; not in the digest
+    tags: pd.DataFrame = field(default_factory=empty_tags, repr=False)
 
     @property
     def n_users(self) -> int:
@@ -91,90 +115,152 @@ def verify_checksums(folder: Path) -> None:
             )
 
 
-def read_ratings(path: Path) -> pd.DataFrame:
-    """Read a MovieLens-style ``ratings.csv`` and validate its columns and values."""
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise BenchError(f"cannot read ratings file {path}: {exc}") from None
-    missing = [c for c in RATING_COLUMNS if c not in df.columns]
-    if missing:
-        raise BenchError(
-            f"ratings file {path} lacks column(s) {', '.join(missing)}; "
-            f"expected a header with {', '.join(RATING_COLUMNS)}"
-        )
-    for col in RATING_COLUMNS:
-        raw = df[col].to_numpy()
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna().to_numpy()
-        if bad.any():
-            line = int(np.flatnonzero(bad)[0]) + 2  # header is line 1
-            raise BenchError(
-                f"ratings file {path}: {int(bad.sum())} non-numeric value(s) in column "
-                f"'{col}', first on line {line} ({raw[line - 2]!r}); fix or drop those rows"
-            )
-        df[col] = values
-    if len(df) == 0:
-        raise BenchError(f"ratings file {path} has no ratings")
-    bad = (df["rating"] <= 0).to_numpy()
-    if bad.any():
-        line = int(np.flatnonzero(bad)[0]) + 2
-        raise BenchError(
-            f"ratings file {path}: {int(bad.sum())} rating(s) <= 0, first on line {line} "
-            f"({df['rating'].iloc[line - 2]}); ratings must be positive (0 means 'not rated' "
-            "internally): fix or drop those rows"
-        )
-    dup = df.duplicated(["userId", "movieId"], keep=False).to_numpy()
-    if dup.any():
-        before = len(df)
-        df = df.sort_values("timestamp", kind="stable").drop_duplicates(
-            ["userId", "movieId"], keep="last"
-        )
-        warnings.warn(
-            f"ratings file {path}: {before - len(df)} duplicate (user, movie) rating(s) dropped, "
-            "keeping each pair's latest by timestamp",
-            stacklevel=2,
-        )
-    return df
+def downloadable() -> list[str]:
+    """Names of the releases that ``load_dataset`` can download (with or without a checksum)."""
+    return sorted(k for k, v in load_manifest()["releases"].items() if "file" in v)
 
 
-def load_dataset(name: str = DEFAULT_DATASET, path: Path | None = None) -> Interactions:
-    """Load ``name`` (an embedded dataset) or the MovieLens CSV folder at ``path``."""
-    if path is None:
-        if name not in EMBEDDED:
-            raise BenchError(f"unknown dataset '{name}'; available: {', '.join(sorted(EMBEDDED))}")
-        path = EMBEDDED[name]
-        verify_checksums(path)
+def read_ratings(path: Path, scale: RatingScale | None = None) -> pd.DataFrame:
+    """Read one MovieLens ratings file (``ratings.csv``, ``ratings.dat`` or ``u.data``),
+    validate it and drop duplicate (user, movie) pairs, keeping each pair's latest rating."""
     path = Path(path)
-    ratings_file = path / "ratings.csv"
-    if not ratings_file.exists():
-        raise BenchError(f"no ratings.csv in {path}; point --data-path at a MovieLens CSV folder")
-    df = read_ratings(ratings_file)
-    user_ids, users = np.unique(df["userId"].to_numpy(np.int64), return_inverse=True)
-    item_ids, items = np.unique(df["movieId"].to_numpy(np.int64), return_inverse=True)
-    order = np.lexsort((items, users))
-    movies = _read_movies(path / "movies.csv", item_ids)
+    layout = next((lay for lay in movielens.LAYOUTS.values() if lay.ratings == path.name), None)
+    if layout is None:
+        layout = movielens.LAYOUTS["csv"]
+    scale = scale or movielens.default_scale(path.parent, layout)
+    df = movielens.read_ratings_file(path, layout, scale)
+    rows = np.sort(_latest_sorted(df, path))  # back to file order
+    return df if len(rows) == len(df) else df.iloc[rows].reset_index(drop=True)
+
+
+def _latest_sorted(df: pd.DataFrame, path: Path) -> np.ndarray:
+    """Positions of the rows sorted by (userId, movieId), keeping only the latest rating (by
+    timestamp, then file order) of each pair: one sort does both, duplicates or not."""
+    key = (df["userId"].to_numpy(np.int64) << 32) | df["movieId"].to_numpy(np.int64)  # ids >= 0
+    order = np.argsort(key, kind="stable")  # stable: a pair's rows stay in file order
+    sorted_key = key[order]
+    same = sorted_key[1:] == sorted_key[:-1]
+    if not same.any():
+        return order
+    in_pair = np.zeros(len(order), dtype=bool)
+    in_pair[:-1] |= same
+    in_pair[1:] |= same
+    rows = order[in_pair]  # every row of a duplicated pair, by pair then file order
+    rows = rows[np.lexsort((df["timestamp"].to_numpy()[rows], key[rows]))]
+    older = np.zeros(len(rows), dtype=bool)
+    older[:-1] = key[rows[1:]] == key[rows[:-1]]  # a later row of the same pair follows
+    drop = np.zeros(len(df), dtype=bool)
+    drop[rows[older]] = True
+    warnings.warn(
+        f"ratings file {path}: {int(older.sum())} duplicate (user, movie) rating(s) dropped, "
+        "keeping each pair's latest by timestamp",
+        stacklevel=3,
+    )
+    return order[~drop[order]]
+
+
+def load_dataset(
+    name: str = DEFAULT_DATASET,
+    path: Path | None = None,
+    cache_dir: Path | None = None,
+    base_url: str | None = None,
+) -> Interactions:
+    """Load ``name`` (embedded, or a release downloaded into ``cache_dir``), or the local copy of
+    any MovieLens layout at ``path``; ``base_url`` overrides the download server."""
+    releases = load_manifest()["releases"]
+    if path is None:
+        if name in EMBEDDED:
+            path = EMBEDDED[name]
+            verify_checksums(path)
+        elif name in releases and "file" in releases[name]:
+            path = fetch_release(name, cache_dir=cache_dir, base_url=base_url)
+        else:
+            known = sorted(set(EMBEDDED) | set(downloadable()))
+            raise BenchError(
+                f"unknown dataset '{name}'; available: {', '.join(known)} "
+                "(or --data-path DIR for a local MovieLens folder)"
+            )
+    folder, layout = movielens.detect_layout(Path(path))
+    if "ratings" in releases.get(name, {}):
+        scale = RatingScale(**releases[name]["ratings"])
+    else:
+        scale = movielens.default_scale(folder, layout)
+    ratings_file = folder / layout.ratings
+    df = movielens.read_ratings_file(ratings_file, layout, scale)
+    return _index(name, df, _latest_sorted(df, ratings_file), folder, layout, ratings_file)
+
+
+def _index(
+    name: str,
+    df: pd.DataFrame,
+    rows: np.ndarray,
+    folder: Path,
+    layout: movielens.Layout,
+    ratings_file: Path,
+) -> Interactions:
+    """Contiguous indices of the ``rows`` (sorted by user, movie), titles and tags per index."""
+    user_codes, user_ids = pd.factorize(df["userId"].to_numpy(np.int64)[rows], sort=True)
+    item_codes, item_ids = pd.factorize(df["movieId"].to_numpy(np.int64)[rows], sort=True)
+    users = user_codes.astype(np.int32)
+    counts = np.bincount(users, minlength=len(user_ids))
+    single = int((counts == 1).sum())
+    if single:
+        warnings.warn(
+            f"ratings file {ratings_file}: {single} user(s) have a single rating; they are kept "
+            "in train and never evaluated (their test set is empty)",
+            stacklevel=3,
+        )
+    movies = _movies_frame(folder / layout.movies, layout, item_ids)
+    tags = _tags_frame(folder / (layout.tags or ""), layout, user_ids, item_ids)
     return Interactions(
         name=name,
-        users=users[order].astype(np.int32),
-        items=items[order].astype(np.int32),
-        ratings=df["rating"].to_numpy(np.float32)[order],
-        timestamps=df["timestamp"].to_numpy(np.int64)[order],
-        user_ids=user_ids,
-        item_ids=item_ids,
+        users=users,
+        items=item_codes.astype(np.int32),
+        ratings=df["rating"].to_numpy(np.float32)[rows],
+        timestamps=df["timestamp"].to_numpy(np.int64)[rows],
+        user_ids=np.asarray(user_ids, dtype=np.int64),
+        item_ids=np.asarray(item_ids, dtype=np.int64),
         movies=movies,
+        tags=tags,
     )
 
 
-def _read_movies(path: Path, item_ids: np.ndarray) -> pd.DataFrame:
-    """Titles and genres per item index (``"movie <id>"`` where movies.csv lacks one)."""
-    frame = pd.DataFrame({"movieId": item_ids})
-    if path.exists():
-        meta = pd.read_csv(path, usecols=["movieId", "title", "genres"])
+def _movies_frame(path: Path, layout: movielens.Layout, item_ids: np.ndarray) -> pd.DataFrame:
+    """Titles and genres per item index (``"movie <id>"`` where the movies file lacks one)."""
+    frame = pd.DataFrame({"movieId": np.asarray(item_ids, dtype=np.int64)})
+    meta = movielens.read_movies_file(path, layout)
+    if meta is not None:
+        meta = meta.drop_duplicates("movieId")
         frame = frame.merge(meta, on="movieId", how="left")
     else:
         frame["title"] = pd.Series(None, index=frame.index, dtype=object)
         frame["genres"] = pd.Series(None, index=frame.index, dtype=object)
     frame["title"] = frame["title"].fillna("movie " + frame["movieId"].astype(str))
-    frame["genres"] = frame["genres"].fillna("(no genres listed)")
+    frame["genres"] = frame["genres"].fillna(movielens.NO_GENRES)
     return frame
+
+
+def _tags_frame(
+    path: Path, layout: movielens.Layout, user_ids: np.ndarray, item_ids: np.ndarray
+) -> pd.DataFrame:
+    """Tags as (user, item) indices, keeping only tags whose user and movie both have ratings."""
+    raw = movielens.read_tags_file(path, layout) if layout.tags else None
+    if raw is None or len(raw) == 0:
+        return empty_tags()
+    users = _lookup(np.asarray(user_ids), raw["userId"].to_numpy(np.int64))
+    items = _lookup(np.asarray(item_ids), raw["movieId"].to_numpy(np.int64))
+    keep = (users >= 0) & (items >= 0)
+    return pd.DataFrame(
+        {
+            "user": users[keep].astype(np.int32),
+            "item": items[keep].astype(np.int32),
+            "tag": raw["tag"].to_numpy(object)[keep],
+            "timestamp": raw["timestamp"].to_numpy(np.int64)[keep],
+        }
+    )
+
+
+def _lookup(sorted_ids: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Index of each raw id in ``sorted_ids``, -1 where absent."""
+    pos = np.searchsorted(sorted_ids, raw).clip(max=max(len(sorted_ids) - 1, 0))
+    return np.where(sorted_ids[pos] == raw, pos, -1)
