@@ -193,7 +193,11 @@ def apply_protocol(data: Interactions, split: Split, protocol: Protocol) -> Prot
             "lower min_likers/min_dislikers or raise popularity_threshold"
         )
     relevant_mask = test_mask & (data.ratings >= protocol.like_threshold)
-    if not relevant_mask.any():
+    if protocol.task == "rating" and not test_mask.any():
+        raise BenchError(
+            f"protocol '{protocol.name}' leaves no test rating on dataset '{data.name}'"
+        )
+    if protocol.task == "ranking" and not relevant_mask.any():
         raise BenchError(
             f"protocol '{protocol.name}' leaves an empty test set (no liked test rating on a "
             f"kept movie) on dataset '{data.name}'; relax its filters or thresholds"

@@ -34,7 +34,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     vals, idx = vals.numpy(), idx.numpy()
     kth = vals[:, -1]
     # rows whose k-th value also occurs outside the selection: redo them exactly
-    tied = np.isfinite(kth) & (
+    tied = (kth > -np.inf) & (
         (scores == kth[:, None]).sum(axis=1) > (vals == kth[:, None]).sum(axis=1)
     )
     for_rows = np.flatnonzero(tied)
@@ -51,5 +51,5 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     idx = np.take_along_axis(idx, order, axis=1)
     vals = np.take_along_axis(vals, order, axis=1)
     out = np.full((n_rows, k), -1, dtype=np.int64)
-    out[:, :k_eff] = np.where(np.isfinite(vals), idx, -1)
+    out[:, :k_eff] = np.where(vals > -np.inf, idx, -1)  # +inf is a (very good) score
     return out
