@@ -12,7 +12,9 @@ from pathlib import Path
 from tabulate import tabulate
 
 from bench.check import DEFAULT_BASELINE, run_check
-from bench.data import DEFAULT_DATASET, EMBEDDED
+from bench.commands import add_similar_parser, add_tune_parser, tuned_option
+from bench.data import DEFAULT_DATASET, EMBEDDED, downloadable
+from bench.download import load_manifest
 from bench.errors import BenchError
 from bench.metrics import DEFAULT_KS
 from bench.protocol import PROTOCOLS
@@ -72,13 +74,22 @@ def _add_common(p: argparse.ArgumentParser, default_seeds: list[int]) -> None:
     p.add_argument(
         "--dataset",
         default=DEFAULT_DATASET,
-        help=f"dataset name (default {DEFAULT_DATASET}; embedded: {', '.join(EMBEDDED)})",
+        help=f"dataset name (default {DEFAULT_DATASET}, embedded; downloadable once, "
+        f"MD5-checked: {', '.join(downloadable())})",
     )
     p.add_argument(
         "--data-path",
         type=Path,
         default=None,
-        help="folder with a MovieLens-style ratings.csv (and movies.csv) to load instead",
+        help="folder with a local copy of any MovieLens release (u.data, ratings.dat or "
+        "ratings.csv layouts, detected from the files) to load instead",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where downloaded MovieLens releases are kept (default: the user cache dir, "
+        "or $BENCH_CACHE_DIR)",
     )
     p.add_argument(
         "--results",
@@ -106,6 +117,7 @@ def _add_common(p: argparse.ArgumentParser, default_seeds: list[int]) -> None:
         "inside a non-default --results)",
     )
     p.add_argument("--no-report", action="store_true", help="do not regenerate the report")
+    tuned_option(p)
 
 
 def cmd_list(args) -> int:
@@ -119,16 +131,20 @@ def cmd_list(args) -> int:
             cls = registry[name].cls
             print(f"{name}: {registry[name].summary}\n")
             print((cls.__doc__ or "").strip(), "\n")
+            space = cls.search_space
+            rows = [
+                [k, v, str(space[k]) if k in space else "-"] for k, v in cls().get_params().items()
+            ]
             print(
                 tabulate(
-                    sorted(cls().get_params().items()),
-                    headers=["parameter", "default"],
+                    sorted(rows),
+                    headers=["parameter", "default", "tuning range (bench tune)"],
                     tablefmt="github",
                 )
             )
         return 0
     rows = [
-        [e.name, e.family, e.home_protocol or "every protocol", e.summary]
+        [e.name, e.family, _where(e), e.summary]
         for e in sorted(registry.values(), key=lambda e: (e.family, e.name))
     ]
     print("Methods\n")
@@ -165,7 +181,22 @@ def cmd_list(args) -> int:
     )
     print("\nDatasets\n")
     print("\n".join(f"{name} (embedded, {path})" for name, path in EMBEDDED.items()))
+    releases = load_manifest()["releases"]
+    for name in downloadable():
+        if releases[name].get("md5"):
+            print(f"{name} (downloaded once from GroupLens, MD5-checked)")
+        else:
+            print(f"{name} (no fixed published checksum: download it yourself, use --data-path)")
+    print("any MovieLens layout on disk: --data-path DIR (100K, 1M, 10M, 20M/25M/32M/latest)")
     return 0
+
+
+def _where(entry) -> str:
+    """Where ``bench all`` runs a method, in words."""
+    if entry.tasks == ("rating",):
+        return "rating protocol only (predicts ratings, does not rank)"
+    where = entry.home_protocol or "every ranking protocol"
+    return where + (" + rating protocol" if "rating" in entry.tasks else "")
 
 
 def report_path(args) -> Path:
@@ -189,7 +220,16 @@ def seed_arg(text: str) -> int:
 def _run(args, methods: list[str], protocols, everything: bool) -> int:
     if args.data_path is not None and args.dataset == DEFAULT_DATASET:
         args.dataset = f"local-{args.data_path.resolve().name}"  # never mixed with the embedded one
-    runner = Runner(args.dataset, args.data_path, args.results, args.ks, args.force)
+    runner = Runner(
+        args.dataset,
+        args.data_path,
+        args.results,
+        args.ks,
+        args.force,
+        cache_dir=args.cache_dir,
+        tuned=args.tuned,
+        storage=args.storage,
+    )
     jobs = plan(methods, protocols, args.seeds, everything)
     params = parse_params(args.param, methods)
     records = runner.run(jobs, params)
@@ -295,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(p, default_seeds=list(DEFAULT_SEEDS))
     p.set_defaults(func=cmd_all)
+
+    add_tune_parser(sub, seed_arg)
+    add_similar_parser(sub)
 
     p = sub.add_parser(
         "report",

@@ -80,3 +80,19 @@ def embedding_map(
     ax.set_yticks([])
     fig.tight_layout()
     return _save(fig, path), k, silhouette, labels
+
+
+def importance_plot(importances: dict[str, dict[str, float]], path: Path, title: str) -> Path:
+    """One horizontal bar panel per study: each parameter's share of the objective's variance."""
+    n = len(importances)
+    fig, axes = plt.subplots(n, 1, figsize=(7, 1.2 + 1.1 * sum(map(len, importances.values()))))
+    axes = np.atleast_1d(axes)
+    for ax, (name, values) in zip(axes, importances.items(), strict=True):
+        params = list(values)[::-1]
+        ax.barh(params, [values[p] for p in params], color="tab:blue")
+        ax.set_xlim(0, 1)
+        ax.set_title(name, fontsize=9)
+    axes[-1].set_xlabel("importance (fANOVA share of validation recall@20 variance)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -12,6 +12,7 @@ from bench.errors import BenchError
 from bench.evidence import clusters_section, figures_section, significance_section
 from bench.protocol import PROTOCOLS, RANKING_PROTOCOLS
 from bench.report_rating import rating_section
+from bench.report_tuning import tuning_section
 from bench.store import atomic_write_bytes, iter_records, load_arrays
 
 DEFAULT_REPORT = Path("reports") / "report.md"
@@ -372,6 +373,7 @@ def build_report(results: Path, out: Path = DEFAULT_REPORT) -> str:
             if table:
                 out += [f"#### `{protocol}`: {p.description}", "", table, ""]
         out += rating_section(groups, dataset)
+        out += tuning_section(groups, dataset, figures_dir, "figures")
         timing = timing_table(groups, dataset, methods)
         if timing:
             gflops = np.median([r["matmul_gflops"] for r in records if r.get("matmul_gflops")])

@@ -213,11 +213,16 @@ class Runner:
         results: Path = DEFAULT_RESULTS,
         ks=DEFAULT_KS,
         force: bool = False,
+        cache_dir: Path | None = None,
+        tuned: bool = False,
+        storage: str | None = None,
     ):
         if any(int(k) <= 0 for k in ks):
             raise BenchError(f"every k must be a positive integer, got {list(ks)}")
         self.dataset, self.data_path, self.results = dataset, data_path, Path(results)
         self.ks, self.force = tuple(int(k) for k in ks), force
+        self.cache_dir, self.tuned, self.storage = cache_dir, tuned, storage
+        self._tuning: dict[Job, dict] = {}  # --tuned: the study and trial each job uses
         self._data: Interactions | None = None
         self._splits: dict[int, Split] = {}
         self._protocols: dict[tuple[int, str], ProtocolData] = {}
@@ -228,7 +233,7 @@ class Runner:
     @property
     def data(self) -> Interactions:
         if self._data is None:
-            self._data = load_dataset(self.dataset, self.data_path)
+            self._data = load_dataset(self.dataset, self.data_path, cache_dir=self.cache_dir)
         return self._data
 
     def split(self, seed: int) -> Split:
@@ -249,18 +254,46 @@ class Runner:
         discover()
         params = params or {}
         self._vector_seed = min((job.seed for job in jobs), default=0)
+        if self.tuned:
+            if any(params.values()):
+                raise BenchError("--tuned takes its parameters from the studies; drop --param")
+            self._resolve_tuning(jobs)  # every study must exist before anything runs
         for job in jobs:  # fail on bad parameters before any training starts
-            make_method(job.method, params.get(job.method, {}), job.seed)
+            make_method(job.method, self._params(job, params), job.seed)
         records, bar = [], tqdm(jobs, desc="jobs", unit="job", disable=None)
         for job in bar:
             bar.set_postfix_str(f"{job.method} / {job.protocol} / seed {job.seed}")
-            records.append(self.run_one(job, params.get(job.method, {})))
+            records.append(self.run_one(job, self._params(job, params)))
         return records
+
+    def _params(self, job: Job, params: dict[str, dict]) -> dict:
+        if self.tuned:
+            return self._tuning[job]["params"]
+        return params.get(job.method, {})
+
+    def _resolve_tuning(self, jobs: list[Job]) -> None:
+        """The best trial of each job's study (same dataset, protocol, split seed)."""
+        from bench.tune import best_trial, default_storage, study_name
+
+        storage = self.storage or default_storage(self.results, self.dataset)
+        for job in jobs:
+            name = study_name(self.dataset, job.protocol, job.method, job.seed, "recall", 20)
+            best, number = best_trial(job.method, storage, name)
+            self._tuning[job] = {
+                "params": best,
+                "study": name,
+                "trial": number,
+                "storage": storage,
+            }
 
     def run_one(self, job: Job, params: dict) -> dict:
         data = self.protocol_data(job.protocol, job.seed)
         method = make_method(job.method, params, job.seed)
-        name = label(job.method, {k: v for k, v in params.items() if k != "seed"})
+        tuning = self._tuning.get(job) if self.tuned else None
+        if tuning is not None:
+            name = f"{job.method}[tuned]"
+        else:
+            name = label(job.method, {k: v for k, v in params.items() if k != "seed"})
         entry = get_method(job.method)
         config = {
             "dataset": self.dataset,
@@ -272,6 +305,8 @@ class Runner:
             "split_hash": data.split_hash,
             "ks": list(self.ks),
         }
+        if tuning is not None:
+            config["tuning"] = {"study": tuning["study"], "trial": tuning["trial"]}
         chash = config_hash(config)
         stored = find_record(self.results, self.dataset, job.protocol, name, job.seed)
         if stored is not None and stored.get("config_hash") == chash and not self.force:
@@ -295,6 +330,8 @@ class Runner:
             "base_method": job.method,
             "family": entry.family,
             "params": method.get_params(),
+            "params_source": "tuned" if tuning is not None else "defaults",
+            "tuning": tuning and {k: tuning[k] for k in ("study", "trial", "storage", "params")},
             "seed": job.seed,
             "random_seeds": {
                 "split": job.seed,

@@ -24,6 +24,7 @@ from scipy.linalg import lapack
 from bench.errors import BenchError
 from bench.protocol import TrainData
 from bench.registry import register
+from bench.search_space import Choice, Float
 from methods.base import Recommender
 
 SMALL = 2048  # below this many active items the inversion runs on one BLAS thread
@@ -44,6 +45,8 @@ class EASE(Recommender):
         ``n`` items with train interactions.
     seed : unused (the solution is deterministic); taken for the common interface.
     """
+
+    search_space = {"l2": Float(1.0, 1e4, log=True), "feedback": Choice(("all", "liked"))}
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from implicit.utils import ParameterWarning
 from bench.errors import BenchError
 from bench.protocol import TrainData
 from bench.registry import register
+from bench.search_space import Choice, Int
 from methods.base import Recommender
 
 
@@ -37,6 +38,8 @@ class ItemKNN(Recommender):
     feedback : which train ratings form the binary user x item matrix: "all" or "liked".
     seed : unused (the model is deterministic); taken for the common interface.
     """
+
+    search_space = {"K": Int(5, 500, log=True), "feedback": Choice(("all", "liked"))}
 
     def __init__(self, K: int = 20, feedback: Literal["all", "liked"] = "all", seed: int = 0):
         self.K = K

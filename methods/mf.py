@@ -20,6 +20,7 @@ from implicit.cpu.bpr import BayesianPersonalizedRanking
 
 from bench.protocol import TrainData
 from bench.registry import register
+from bench.search_space import Choice, Float, Int
 from methods.base import Recommender
 
 
@@ -58,6 +59,14 @@ class ALS(_ImplicitMF):
     feedback : which train ratings form the binary matrix: "all" or "liked".
     seed : random state of the initial factors.
     """
+
+    search_space = {
+        "factors": Int(16, 256, log=True),
+        "regularization": Float(1e-3, 100.0, log=True),
+        "alpha": Float(0.1, 50.0, log=True),
+        "iterations": Int(5, 50),
+        "feedback": Choice(("all", "liked")),
+    }
 
     def __init__(
         self,
@@ -98,6 +107,14 @@ class BPR(_ImplicitMF):
     feedback : which train ratings form the binary matrix: "all" or "liked".
     seed : random state of the initial factors and of negative sampling.
     """
+
+    search_space = {
+        "factors": Int(16, 256, log=True),
+        "learning_rate": Float(1e-3, 0.2, log=True),
+        "regularization": Float(1e-5, 0.1, log=True),
+        "iterations": Int(20, 300, log=True),
+        "feedback": Choice(("all", "liked")),
+    }
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from bench.errors import BenchError
 from bench.protocol import TrainData
 from bench.registry import register
+from bench.search_space import Int
 from methods.base import Recommender
 
 # A tie-break offset below the smallest rating step (0.5 stars): rating + TIE * (1 + sim) / 2.
@@ -113,6 +114,8 @@ class NeighbourRecommender(Recommender):
 class UserKNN(NeighbourRecommender):
     """User-kNN with the seed's rule: cosine over rating rows, best liked rating of 10 neighbours."""
 
+    search_space = {"n_neighbors": Int(5, 200, log=True)}
+
     def __init__(
         self, n_neighbors: int = 10, weighted: bool = False, liked_only: bool = True, seed: int = 0
     ):
@@ -128,6 +131,8 @@ class UserKNN(NeighbourRecommender):
 @register("user-knn-weighted")
 class UserKNNWeighted(UserKNN):
     """Classic user-kNN: similarity-weighted sum of the 50 nearest users' ratings."""
+
+    search_space = {"n_neighbors": Int(5, 300, log=True)}
 
     def __init__(
         self, n_neighbors: int = 50, weighted: bool = True, liked_only: bool = False, seed: int = 0

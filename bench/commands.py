@@ -1,0 +1,128 @@
+"""The ``tune`` and ``similar`` verbs of the command line (parsers and implementations)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tabulate import tabulate
+
+from bench.data import DEFAULT_DATASET
+from bench.errors import BenchError
+from bench.registry import get_method
+from bench.runner import Runner, check_task, default_protocols
+from bench.store import DEFAULT_RESULTS
+
+
+def add_tune_parser(sub, seed_arg) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="tune methods' hyper-parameters on the validation slice (Optuna)",
+        description="Tune each METHOD with an Optuna study per (dataset, protocol, method, "
+        "split seed): TPE sampler seeded by the split seed, objective recall@20 (or "
+        "--metric ndcg) on a per-user validation slice carved from the TRAIN split (the "
+        "test split is never read), median pruning of iterative methods. Studies live in "
+        "an RDB storage (default: an SQLite file under the results folder), so an "
+        "interrupted study resumes and several processes can share one. Then 'bench run "
+        "METHOD --tuned' evaluates the best parameters once on test.",
+    )
+    p.add_argument("methods", nargs="+", metavar="METHOD", help="registered method names")
+    p.add_argument("--protocol", nargs="+", metavar="P", help="protocols (default: home/full)")
+    p.add_argument("--seeds", type=seed_arg, nargs="+", default=[0], help="split seeds (0)")
+    p.add_argument("--trials", type=int, default=None, help="trials per study (default 30)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per study (none)")
+    p.add_argument("--metric", choices=["recall", "ndcg"], default="recall", help="objective")
+    p.add_argument("--k", type=int, default=20, help="cut-off of the objective (20)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel trials per study (1)")
+    p.add_argument("--storage", default=None, help="SQLAlchemy URL of a shared study database")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name")
+    p.add_argument("--data-path", type=Path, default=None, help="local MovieLens folder")
+    p.add_argument("--cache-dir", type=Path, default=None, help="download cache folder")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory")
+    p.set_defaults(func=cmd_tune)
+
+
+def cmd_tune(args) -> int:
+    from bench import tune as tuning
+
+    n_trials = tuning.DEFAULT_TRIALS if args.trials is None else args.trials
+    if n_trials < 1 or args.jobs < 1 or args.k < 1:
+        raise BenchError("--trials, --jobs and --k must be positive integers")
+    if args.data_path is not None and args.dataset == DEFAULT_DATASET:
+        args.dataset = f"local-{args.data_path.resolve().name}"
+    runner = Runner(args.dataset, args.data_path, args.results, cache_dir=args.cache_dir)
+    storage = args.storage or tuning.default_storage(args.results, args.dataset)
+    cells = []
+    for method in args.methods:
+        entry = get_method(method)
+        if not entry.cls.search_space:
+            raise BenchError(f"method '{method}' declares no search space: nothing to tune")
+        for protocol in args.protocol or default_protocols(entry, False):
+            check_task(entry, protocol)
+            cells += [(method, protocol, seed) for seed in args.seeds]
+    rows = []
+    for method, protocol, seed in cells:
+        name = tuning.study_name(args.dataset, protocol, method, seed, args.metric, args.k)
+        train = runner.protocol_data(protocol, seed).train
+        study = tuning.tune(
+            method,
+            train,
+            study_name=name,
+            storage=storage,
+            seed=seed,
+            n_trials=n_trials,
+            timeout=args.timeout,
+            metric=args.metric,
+            k=args.k,
+            n_jobs=args.jobs,
+        )
+        best = study.best_trial
+        rows.append([name, len(study.trials), best.number, f"{100 * best.value:.2f}", best.params])
+    headers = ["study", "trials", "best trial", f"validation {args.metric}@{args.k} %", "params"]
+    print(tabulate(rows, headers=headers, tablefmt="github"))
+    print(f"\nstudies in {storage}; evaluate on test with: python -m bench run ... --tuned")
+    return 0
+
+
+def add_similar_parser(sub) -> None:
+    p = sub.add_parser(
+        "similar",
+        help="movies most similar to a title (content, collaborative or hybrid)",
+        description="Print the K movies most similar to TITLE (fuzzy title match) by a "
+        "movie-to-movie method fitted on every rating of the dataset (no test split is "
+        "needed for browsing).",
+    )
+    p.add_argument("title", help='a movie title, e.g. "Lord of the Rings: The Fellowship"')
+    p.add_argument(
+        "--method",
+        default="hybrid",
+        choices=["hybrid", "content-tags", "collab-embed", "item2vec"],
+        help="similarity (default hybrid)",
+    )
+    p.add_argument("-k", type=int, default=10, help="how many movies (default 10)")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name")
+    p.add_argument("--data-path", type=Path, default=None, help="local MovieLens folder")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the method (0)")
+    p.set_defaults(func=cmd_similar)
+
+
+def cmd_similar(args) -> int:
+    from bench.data import load_dataset
+    from bench.similar import similar_movies
+
+    if args.k < 1:
+        raise BenchError(f"-k must be a positive integer, got {args.k}")
+    data = load_dataset(args.dataset, args.data_path)
+    table = similar_movies(data, args.title, method=args.method, k=args.k, seed=args.seed)
+    print(tabulate(table, headers="keys", tablefmt="github", showindex=False))
+    return 0
+
+
+def tuned_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tuned",
+        action="store_true",
+        help="use each method's best parameters from its 'bench tune' study (same dataset, "
+        "protocol and split seed); stored as METHOD[tuned]",
+    )
+    p.add_argument("--storage", default=None, help="study database URL for --tuned")

@@ -1,0 +1,363 @@
+"""Hyper-parameter tuning: one Optuna study per (dataset, protocol, method, split seed).
+
+The objective is ``metric@k`` (recall@20 by default) on the per-user validation slice
+carved from the *train* split (``bench.validation``): ``tune`` takes a ``TrainData`` only,
+so the test split cannot be read. Each trial fits the method with parameters sampled from
+its ``search_space`` on the fit part of the slice; iterative methods report a validation
+value per epoch (``Recommender.report_epoch``) and Optuna's median pruner stops trials that
+fall below the median of earlier trials at the same epoch.
+
+Studies live in Optuna's RDB storage (an SQLite file under the results folder unless a
+SQLAlchemy URL is given), so an interrupted study resumes where it stopped and several
+``bench tune`` processes can share one study. ``tune`` runs only the trials still missing
+to reach ``n_trials`` finished (complete or pruned) trials; two processes sharing a study
+can overshoot by the trials they have running when the count is reached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import optuna
+import sqlalchemy
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from bench.data import DEFAULT_DATASET
+from bench.errors import BenchError
+from bench.metrics import METRICS
+from bench.protocol import TrainData
+from bench.registry import get_method
+from bench.runner import make_method
+from bench.store import DEFAULT_RESULTS
+from bench.validation import carve_validation, validation_metric
+
+DEFAULT_TRIALS = 30
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# a trial raising these is recorded as FAIL, not fatal (RuntimeError: out of GPU memory)
+CAUGHT = (BenchError, ValueError, RuntimeError, MemoryError)
+SQLITE_TIMEOUT_S = 60  # how long a process waits for another one's write lock
+HEARTBEAT_S, STALE_AFTER_S = 60, 300  # a running trial silent this long was killed
+
+
+def default_storage(results: Path | str, dataset: str) -> str:
+    """The default storage URL: one SQLite file per dataset under the results folder."""
+    return f"sqlite:///{Path(results) / dataset / 'tuning.sqlite3'}"
+
+
+def study_name(dataset: str, protocol: str, method: str, seed: int, metric: str, k: int) -> str:
+    """The study of one (dataset, protocol, method, split seed) for one objective."""
+    return f"{dataset}/{protocol}/{method}/seed{seed}/{metric}@{k}"
+
+
+def parse_study_name(name: str) -> dict:
+    """Inverse of :func:`study_name` (dataset, protocol, method, seed, metric, k)."""
+    try:
+        dataset, protocol, method, seed, objective = name.split("/")
+        metric, k = objective.split("@")
+        return {
+            "dataset": dataset,
+            "protocol": protocol,
+            "method": method,
+            "seed": int(seed.removeprefix("seed")),
+            "metric": metric,
+            "k": int(k),
+        }
+    except ValueError:
+        raise BenchError(
+            f"'{name}' is not a study name of the form dataset/protocol/method/seedS/metric@k"
+        ) from None
+
+
+def tune_command(name: str, storage: str | None = None) -> str:
+    """The ``python -m bench tune`` command line that creates study ``name`` in ``storage``."""
+    p = parse_study_name(name)
+    parts = ["python -m bench tune", p["method"], "--protocol", p["protocol"]]
+    parts += ["--seeds", str(p["seed"])]
+    if p["dataset"].startswith("local-"):  # a --data-path dataset is named after its folder
+        parts += ["--data-path", p["dataset"].removeprefix("local-")]
+    elif p["dataset"] != DEFAULT_DATASET:
+        parts += ["--dataset", p["dataset"]]
+    if (p["metric"], p["k"]) != ("recall", 20):
+        parts += ["--metric", p["metric"], "--k", str(p["k"])]
+    if storage is not None and storage != default_storage(DEFAULT_RESULTS, p["dataset"]):
+        suffix = f"/{p['dataset']}/tuning.sqlite3"
+        if storage.startswith("sqlite:///") and storage.endswith(suffix):
+            parts += ["--results", storage.removeprefix("sqlite:///").removesuffix(suffix)]
+        else:
+            parts += ["--storage", storage]
+    return " ".join(parts)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of an ``sqlite:///`` URL (None for other databases or memory)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///").split("?")[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def open_storage(url: str, create: bool = True) -> optuna.storages.RDBStorage:
+    """Optuna RDB storage for a SQLAlchemy URL; SQLite files wait on each other's locks.
+    Running trials send a heartbeat, so a trial whose process was killed is marked FAIL
+    when the study next runs. With ``create=False`` a missing SQLite file is an error (and
+    nothing is written)."""
+    path = _sqlite_file(url)
+    engine_kwargs = {}
+    if path is not None:
+        if not create and not path.exists():
+            raise FileNotFoundError(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    attempts = 5
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=STALE_AFTER_S,
+                )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            # Another process was creating the tables at the same moment; they exist now.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def train_digest(train: TrainData) -> str:
+    """Content hash of what tuning reads, so a study is never resumed on other data."""
+    m = train.matrix.tocsr()
+    h = hashlib.sha256()
+    for part in (m.indptr, m.indices, m.data, train.candidates):
+        h.update(np.ascontiguousarray(part).tobytes())
+    h.update(f"{m.shape} {train.like_threshold} {train.dislike_threshold}".encode())
+    return h.hexdigest()[:16]
+
+
+def pruning_callback(trial: optuna.Trial):
+    """An ``epoch_callback`` for a method: report each epoch's validation value to the trial
+    and stop the fit (``optuna.TrialPruned``) when the pruner says the trial is hopeless."""
+
+    def callback(epoch: int, value: float) -> None:
+        trial.report(float(value), int(epoch))
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {value:.4f})")
+
+    return callback
+
+
+def _objective(method: str, space: dict, train: TrainData, seed: int, metric: str, k: int):
+    validation = carve_validation(train, seed)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {name: dist.suggest(trial, name) for name, dist in space.items()}
+        start = time.perf_counter()
+        try:
+            model = make_method(method, params, seed)
+            model.epoch_callback = pruning_callback(trial)
+            model.fit(validation.fit_part)
+            trial.set_user_attr("fit_seconds", round(time.perf_counter() - start, 3))
+            if model.timings_:
+                trial.set_user_attr("fit_timings", dict(model.timings_))
+            if getattr(model, "best_epoch_", None) is not None:
+                trial.set_user_attr("best_epoch", int(model.best_epoch_))
+            return validation_metric(model.score, validation, k, metric)
+        except CAUGHT as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
+
+    return objective
+
+
+def _check_tunable(method: str, metric: str, k: int) -> dict:
+    entry = get_method(method)
+    if "ranking" not in entry.tasks:
+        raise BenchError(f"method '{method}' does not rank items; only ranking methods are tuned")
+    if metric not in METRICS:
+        raise BenchError(f"unknown metric '{metric}'; available: {', '.join(METRICS)}")
+    if int(k) <= 0:
+        raise BenchError(f"k must be a positive integer, got {k}")
+    if not entry.cls.search_space:
+        raise BenchError(
+            f"method '{method}' declares no search space (nothing to tune); run it with its "
+            "defaults"
+        )
+    return entry.cls.search_space
+
+
+def _count(study: optuna.Study, states=FINISHED) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+class TrialSeededTPE(optuna.samplers.BaseSampler):
+    """Optuna's TPE sampler whose randomness for trial ``n`` is seeded by ``(seed, n)`` alone.
+
+    One seeded TPE per session would replay its random start-up points when a study is
+    resumed, and two processes sharing a study would draw the same points; seeding per trial
+    number keeps a sequential study reproducible and gives every trial its own draw."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self._samplers: dict[int, optuna.samplers.TPESampler] = {}  # by trial number
+
+    def _of(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.TPESampler:
+        if trial.number not in self._samplers:
+            state = np.random.SeedSequence([self.seed, trial.number]).generate_state(1)[0]
+            self._samplers[trial.number] = optuna.samplers.TPESampler(seed=int(state))
+        return self._samplers[trial.number]
+
+    def infer_relative_search_space(self, study, trial):
+        return self._of(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._of(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._of(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self._of(trial).before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        sampler = self._of(trial)
+        del self._samplers[trial.number]
+        sampler.after_trial(study, trial, state, values)
+
+
+def tune(
+    method: str,
+    train: TrainData,
+    *,
+    study_name: str,
+    storage: str,
+    seed: int,
+    n_trials: int = DEFAULT_TRIALS,
+    timeout: float | None = None,
+    metric: str = "recall",
+    k: int = 20,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> optuna.Study:
+    """Create or resume the study ``study_name`` in ``storage`` (maximising ``metric@k`` on
+    the validation slice of ``train``) and run the trials it lacks to reach ``n_trials``
+    complete or pruned ones, or until ``timeout`` seconds. Failing trials (``BenchError``,
+    ``ValueError``) are recorded as FAIL with their message and the study goes on."""
+    space = _check_tunable(method, metric, k)
+    if n_trials < 1:
+        raise BenchError(f"the number of trials must be at least 1, got {n_trials}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=open_storage(storage),
+        direction="maximize",
+        sampler=TrialSeededTPE(seed),
+        pruner=optuna.pruners.MedianPruner(),
+        load_if_exists=True,
+    )
+    owner = study.user_attrs.get("method", method)
+    if owner != method:
+        raise BenchError(f"study '{study_name}' in {storage} tunes '{owner}', not '{method}'")
+    digest = train_digest(train)
+    stored = study.user_attrs.get("train_digest")
+    if stored is not None and stored != digest:
+        raise BenchError(
+            f"study '{study_name}' in {storage} was tuned on other train data (digest {stored}, "
+            f"now {digest}); delete it or tune into another --storage"
+        )
+    attrs = {"method": method, "seed": seed, "metric": metric, "k": k, "train_digest": digest}
+    for key, value in attrs.items():
+        if study.user_attrs.get(key) != value:
+            study.set_user_attr(key, value)
+    done = _count(study)
+    if done >= n_trials:
+        return study
+    bar = tqdm(
+        total=n_trials,
+        initial=done,
+        desc=study_name,
+        unit="trial",
+        disable=None if progress else True,
+    )
+
+    def show(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state in FINISHED:
+            bar.update(1)
+        if _count(study, (TrialState.COMPLETE,)):
+            bar.set_postfix_str(f"best {metric}@{k} {study.best_value:.4f}")
+
+    objective = _objective(method, space, train, seed, metric, k)
+    with bar:
+        _run_until(study, objective, n_trials, timeout, n_jobs, [show])
+    return study
+
+
+def _run_until(study, objective, n_trials: int, timeout, n_jobs: int, callbacks) -> None:
+    """Run trials until ``n_trials`` are finished (a failed trial is replaced by a new one)
+    or ``timeout`` seconds pass; a ``BenchError`` when a whole round of trials failed."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    stop = optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)
+    while (missing := n_trials - _count(study)) > 0:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return
+        first = len(study.trials)
+        study.optimize(
+            objective,
+            n_trials=missing,
+            timeout=left,
+            n_jobs=n_jobs,
+            catch=CAUGHT,
+            callbacks=[stop, *callbacks],
+            gc_after_trial=False,
+        )
+        ran = [t for t in study.get_trials(deepcopy=False)[first:] if t.state.is_finished()]
+        if ran and all(t.state == TrialState.FAIL for t in ran):
+            error = ran[-1].user_attrs.get("error") or "the objective failed"
+            raise BenchError(
+                f"every trial of study '{study.study_name}' in this round failed ({len(ran)}); "
+                f"last: {error}"
+            )
+
+
+def best_trial(method: str, storage: str, study_name: str) -> tuple[dict, int]:
+    """The parameters and number of the best complete trial of a study; a ``BenchError``
+    naming the ``python -m bench tune`` command to run when there is none yet. Opening a
+    missing SQLite file writes nothing."""
+    command = tune_command(study_name, storage)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage, False))
+    except (FileNotFoundError, KeyError):
+        raise BenchError(
+            f"no tuning study '{study_name}' for {method} in {storage}; run: {command}"
+        ) from None
+    owner = study.user_attrs.get("method", method)
+    if owner != method:
+        raise BenchError(f"study '{study_name}' tuned method '{owner}', not '{method}'")
+    if not _count(study, (TrialState.COMPLETE,)):
+        raise BenchError(f"tuning study '{study_name}' has no complete trial yet; run: {command}")
+    best = study.best_trial
+    return dict(best.params), best.number
+
+
+def importances(study: optuna.Study) -> dict[str, float]:
+    """Share of the objective's variance each parameter explains (fANOVA, seeded), highest
+    first; empty when fewer than two trials completed or nothing varied."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return {}
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    try:
+        values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return {}
+    return {name: float(v) for name, v in values.items() if np.isfinite(v)}

@@ -1,0 +1,44 @@
+"""The tune and similar verbs, and runs with tuned parameters, as a user calls them."""
+
+from __future__ import annotations
+
+import json
+
+from bench.cli import main
+
+
+def test_tuned_without_a_study_names_the_command_and_writes_nothing(tmp_path, capsys):
+    results = tmp_path / "results"
+    assert main(["run", "als", "--tuned", "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert "python -m bench tune als --protocol full --seeds 0" in err
+    assert not results.exists()
+
+
+def test_tune_then_run_tuned_stores_a_tuned_record_and_reports_it(tmp_path, capsys):
+    results = str(tmp_path)
+    tune = ["tune", "item-knn", "--protocol", "strategy4", "--results", results]
+    assert main([*tune, "--trials", "2"]) == 0
+    assert main([*tune, "--trials", "3"]) == 0  # resumes the same study: one more trial
+    out = capsys.readouterr().out
+    assert "ml-latest-small/strategy4/item-knn/seed0/recall@20 |        3 |" in out
+    run = ["run", "item-knn", "--protocol", "strategy4", "--results", results]
+    assert main(run) == 0
+    assert main([*run, "--tuned"]) == 0
+    record = json.loads(
+        (tmp_path / "ml-latest-small/strategy4/item-knn[tuned]/seed0.json").read_text()
+    )
+    assert record["params_source"] == "tuned"
+    assert record["tuning"]["study"] == "ml-latest-small/strategy4/item-knn/seed0/recall@20"
+    assert set(record["tuning"]["params"]) <= set(record["params"])
+    assert all(record["params"][k] == v for k, v in record["tuning"]["params"].items())
+    report = (tmp_path / "report.md").read_text()
+    assert "### Defaults vs tuned (recall@20 on test)" in report
+    assert main([*run, "--tuned", "--param", "K=5"]) == 2
+    assert "drop --param" in capsys.readouterr().err
+
+
+def test_similar_lists_candidates_for_an_unknown_title(capsys):
+    assert main(["similar", "Zzyzx Road to Nowhere Xq", "--method", "collab-embed"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
