@@ -76,6 +76,9 @@ def cmd_tune(args) -> int:
             k=args.k,
             n_jobs=args.jobs,
         )
+        if not any(t.state.name == "COMPLETE" for t in study.trials):
+            rows.append([name, len(study.trials), "-", "no complete trial yet", "-"])
+            continue
         best = study.best_trial
         rows.append([name, len(study.trials), best.number, f"{100 * best.value:.2f}", best.params])
     headers = ["study", "trials", "best trial", f"validation {args.metric}@{args.k} %", "params"]

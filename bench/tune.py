@@ -250,8 +250,9 @@ def tune(
 ) -> optuna.Study:
     """Create or resume the study ``study_name`` in ``storage`` (maximising ``metric@k`` on
     the validation slice of ``train``) and run the trials it lacks to reach ``n_trials``
-    complete or pruned ones, or until ``timeout`` seconds. Failing trials (``BenchError``,
-    ``ValueError``) are recorded as FAIL with their message and the study goes on."""
+    complete or pruned ones, or until ``timeout`` seconds. A trial raising one of ``CAUGHT``
+    is recorded as FAIL with its message (user attribute ``error``) and replaced; a
+    ``BenchError`` when every trial of a round fails."""
     space = _check_tunable(method, metric, k)
     if n_trials < 1:
         raise BenchError(f"the number of trials must be at least 1, got {n_trials}")
