@@ -1,0 +1,400 @@
+"""Behaviour Sequence Transformer (Chen et al. 2019, "Behavior sequence transformer for
+e-commerce recommendation in Alibaba"), compact, for rating prediction.
+
+A rating of (user, movie, time) is predicted from the user's ``seq_len`` previous train
+ratings (movie and rating, oldest first) followed by the target movie as the last token.
+Each token is ``movie embedding + rating embedding + position embedding``; the target's
+rating slot holds a learned "unknown" rating. A ``nn.TransformerEncoder`` (padding masked
+out of attention) mixes the tokens; their outputs, concatenated as in the paper (padding
+zeroed), and optionally a user embedding, go through an MLP to the residual from the
+global mean rating. MSE loss, Adam.
+
+Defaults follow the seed's best models ("BST 5" and "BST 6" of the DATA2040 MovieLens
+transformer post, itself built on the Keras BST example): sequences of 6 previous movies,
+2 transformer blocks with 8 heads, an MLP of 256 and 128 units with dropout 0.3, batches of
+256, and (BST 6, their lowest RMSE: 0.860 vs 0.863) a user embedding; it also lowered the
+validation RMSE here (ml-latest-small `full`, split seed 0: 0.858 vs 0.865). The seed trained with
+Adagrad; we use Adam (lr 1e-3) as the harness's torch methods do. The token width (64) is
+the Keras example's sqrt(number of movies) (about 60 on MovieLens 1M) rounded to a multiple
+of the head count; the feed-forward width equals the token width, as in the Keras example.
+
+Which ratings count as "previous" (see :func:`history_windows`): a user's train ratings
+in the total order (timestamp, movie index). A train example sees the train ratings before
+it in that order; a test (or validation) rating gets exactly the history it would have had
+as a train rating: the train ratings earlier in the same order, so a train rating with the
+*same* timestamp counts as earlier only when its movie index is lower. Train and test
+histories thus come from one rule (ml-latest-small rates in sessions: 22% of the `full`
+test ratings share a second with a train rating of their user). Only train ratings are
+stored, so a test rating never sees itself or another test rating.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from bench.errors import BenchError
+from bench.protocol import TrainData
+from bench.registry import register
+from bench.search_space import Choice, Float, Int
+from bench.validation import EarlyStopping, carve_validation
+from methods.base import Recommender
+from methods.contrastive import resolve_device
+
+PREDICT_CHUNK = 16_384  # pairs per forward pass in predict (memory, not results)
+
+
+def history_windows(
+    train_users: np.ndarray,
+    train_items: np.ndarray,
+    train_ratings: np.ndarray,
+    train_times: np.ndarray,
+    query_users: np.ndarray,
+    query_items: np.ndarray,
+    query_times: np.ndarray,
+    seq_len: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each query's last ``seq_len`` earlier train ratings of its user, oldest first.
+
+    "Earlier" is the total order (user, timestamp, item): a train rating precedes the query
+    (u, i, t) when its timestamp is lower, or equal with a lower item index. A query equal
+    to a train rating (a train example) excludes itself. Windows are right-aligned: the
+    most recent rating is in the last column and short histories are padded on the left.
+
+    Returns ``(items, ratings, valid)``, each ``[n_queries, seq_len]``: item indices (-1 on
+    padding), ratings (0 on padding) and True where a real rating sits. Vectorised: one
+    lexsort of the train ratings, one searchsorted per query, one gather.
+    """
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+    n_q = len(query_users)
+    if len(train_users) == 0:
+        return (
+            np.full((n_q, seq_len), -1, np.int64),
+            np.zeros((n_q, seq_len), np.float32),
+            np.zeros((n_q, seq_len), bool),
+        )
+    order = np.lexsort((train_items, train_times, train_users))
+    users = np.asarray(train_users, np.int64)[order]
+    items = np.asarray(train_items, np.int64)[order]
+    ratings = np.asarray(train_ratings, np.float32)[order]
+    times = np.asarray(train_times, np.int64)[order]
+    q_users = np.asarray(query_users, np.int64)
+    # (time, item) ranked jointly over train and queries, so user * n_ranks + rank is an
+    # int64 key in the same order as (user, time, item) without overflowing on raw times
+    n_i = int(max(items.max(), np.max(query_items, initial=-1))) + 1
+    all_times = np.concatenate([times, np.asarray(query_times, np.int64)])
+    time_rank = np.unique(all_times, return_inverse=True)[1].astype(np.int64)
+    time_item = time_rank * n_i + np.concatenate([items, np.asarray(query_items, np.int64)])
+    distinct, rank = np.unique(time_item, return_inverse=True)
+    stride = len(distinct)
+    keys = users * stride + rank[: len(items)]
+    q_keys = q_users * stride + rank[len(items) :]
+    end = np.searchsorted(keys, q_keys, side="left")  # first train rating not earlier
+    start = np.searchsorted(keys, q_users * stride, side="left")  # the user's first
+    idx = end[:, None] - seq_len + np.arange(seq_len)
+    valid = idx >= start[:, None]
+    idx = np.where(valid, idx, 0)
+    return np.where(valid, items[idx], -1), np.where(valid, ratings[idx], 0.0), valid
+
+
+def _adam(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    params = list(params)
+    try:  # fused: one kernel for all parameters (CPU support needs torch >= 2.4)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+def _events(matrix: sp.csr_matrix, timestamps: sp.csr_matrix) -> tuple[np.ndarray, ...]:
+    """(users, items, ratings, times) of every rating in ``matrix``, in CSR order."""
+    m = matrix.tocsr().copy()
+    m.sort_indices()
+    t = timestamps.tocsr().copy()
+    t.sort_indices()
+    if m.nnz != t.nnz or not np.array_equal(m.indices, t.indices):
+        raise BenchError("bst: timestamps must have the same sparsity pattern as the ratings")
+    users = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    return users, m.indices.astype(np.int64), m.data.astype(np.float32), t.data.astype(np.int64)
+
+
+class BSTNet(nn.Module):
+    """Token embeddings -> TransformerEncoder -> concatenated outputs (+ user) -> MLP."""
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        n_rating_values: int,
+        seq_len: int,
+        dim: int,
+        heads: int,
+        layers: int,
+        hidden: tuple[int, ...],
+        dropout: float,
+        transformer_dropout: float,
+        user_embedding: bool,
+    ):
+        super().__init__()
+        self.pad_item = n_items
+        self.item = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
+        # rating index 0: padding, 1: the target's unknown rating, 2..: distinct values
+        self.rating = nn.Embedding(n_rating_values + 2, dim, padding_idx=0)
+        self.position = nn.Embedding(seq_len + 1, dim)
+        for emb in (self.item, self.rating, self.position):
+            nn.init.normal_(emb.weight, std=dim**-0.5)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=dim, dropout=transformer_dropout, batch_first=True
+        )
+        # as in the Keras BST block: dropout after attention and in the feed-forward part,
+        # none on the attention weights (also ~10% faster on the CPU)
+        layer.self_attn.dropout = 0.0
+        # no nested tensors: padded outputs must not differ between training and eval
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.user = nn.Embedding(n_users, dim) if user_embedding else None
+        width = (seq_len + 1) * dim + (dim if user_embedding else 0)
+        mlp: list[nn.Module] = []
+        for h in hidden:
+            mlp += [nn.Linear(width, h), nn.LeakyReLU(), nn.Dropout(dropout)]
+            width = h
+        self.mlp = nn.Sequential(*mlp, nn.Linear(width, 1))
+
+    def forward(
+        self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor:
+        """``items``/``ratings``: ``[b, seq_len]`` indices (pad item / rating 0 on padding);
+        ``target``: ``[b]`` items. Returns ``[b]`` predicted residuals from the mean."""
+        tokens = torch.cat([items, target[:, None]], dim=1)
+        unknown = torch.ones_like(target)[:, None]
+        x = self.item(tokens) + self.rating(torch.cat([ratings, unknown], 1))
+        x = x + self.position.weight
+        pad = tokens == self.pad_item
+        h = self.encoder(x, src_key_padding_mask=pad).masked_fill(pad[..., None], 0.0)
+        h = h.flatten(1)
+        if self.user is not None:
+            h = torch.cat([h, self.user(users)], dim=1)
+        return self.mlp(h).squeeze(1)
+
+
+@register("bst", family="sequence", tasks=("rating",))
+class BST(Recommender):
+    """Behaviour Sequence Transformer: a rating from the user's previous rated movies.
+
+    Parameters (defaults: the seed's "BST 6" model, see the module docstring)
+    ----------
+    seq_len : previous train ratings per example (6).
+    dim : token width; also the transformer's feed-forward width (64).
+    heads, layers : attention heads per block (8), transformer blocks (2).
+    hidden : MLP widths after the transformer ((256, 128)).
+    dropout : MLP dropout (0.3).
+    transformer_dropout : dropout after attention and in the feed-forward part (0.1, the
+        Keras example's).
+    user_embedding : concatenate a learned user vector to the MLP input (True).
+    lr, weight_decay : Adam's (1e-3, 0).
+    batch_size : examples per step (256).
+    epochs : most training epochs (30); the number used is picked on a validation slice.
+    patience : epochs without a lower validation RMSE before stopping (2: the best epoch
+        comes early with Adam, and each extra epoch costs ~15% of the fit).
+    refit : after picking the epoch count on ``carve_validation``'s slice (RMSE of its
+        held-out train ratings, histories from the fit part only), train again from scratch
+        on the whole train split for that many epochs (True), or keep the model trained on
+        the fit part at its best epoch, with the fit part's ratings as histories (False).
+    device : "auto" (CUDA when available), "cpu", "cuda"...
+    seed : initialisation, dropout and shuffling; on the CPU, same seed, same predictions.
+
+    After ``fit``: ``best_epoch_``, ``val_rmse_`` (per evaluated epoch), ``losses_`` (mean
+    training MSE per epoch of the final model), ``rating_range_``; ``timings_`` has
+    ``validation`` and ``refit`` seconds.
+    """
+
+    search_space = {
+        "seq_len": Int(2, 20),
+        "dim": Choice((32, 64, 128)),
+        "heads": Choice((2, 4, 8)),
+        "layers": Int(1, 3),
+        "dropout": Float(0.0, 0.5),
+        "lr": Float(1e-4, 3e-3, log=True),
+        "weight_decay": Float(1e-7, 1e-3, log=True),
+        "user_embedding": Choice((False, True)),
+    }
+
+    def __init__(
+        self,
+        seq_len: int = 6,
+        dim: int = 64,
+        heads: int = 8,
+        layers: int = 2,
+        hidden: tuple[int, ...] = (256, 128),
+        dropout: float = 0.3,
+        transformer_dropout: float = 0.1,
+        user_embedding: bool = True,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 256,
+        epochs: int = 30,
+        patience: int = 2,
+        refit: bool = True,
+        device: str = "auto",
+        seed: int = 0,
+    ):
+        self.seq_len = seq_len
+        self.dim = dim
+        self.heads = heads
+        self.layers = layers
+        self.hidden = hidden
+        self.dropout = dropout
+        self.transformer_dropout = transformer_dropout
+        self.user_embedding = user_embedding
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.refit = refit
+        self.device = device
+        self.seed = seed
+
+    def _check_params(self) -> None:
+        if self.seq_len < 1 or self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise ValueError("seq_len, epochs, batch_size and patience must be >= 1")
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})")
+
+    def _inputs(self, events, users, items, times, values, device) -> tuple[torch.Tensor, ...]:
+        """Model inputs for queries (users, items, times) against train ``events``."""
+        hist_items, hist_ratings, valid = history_windows(
+            *events, users, items, times, self.seq_len
+        )
+        n_items = self.n_items_
+        rating_idx = np.where(valid, np.searchsorted(values, hist_ratings) + 2, 0)
+        return tuple(
+            torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)
+            for a in (users, np.where(valid, hist_items, n_items), rating_idx, items)
+        )
+
+    def _new_net(self, n_users: int, n_values: int) -> BSTNet:
+        return BSTNet(
+            n_users,
+            self.n_items_,
+            n_values,
+            self.seq_len,
+            self.dim,
+            self.heads,
+            self.layers,
+            tuple(self.hidden),
+            self.dropout,
+            self.transformer_dropout,
+            self.user_embedding,
+        )
+
+    def _train(self, train: TrainData, epochs: int, evaluate=None) -> tuple:
+        """Train a fresh net on ``train`` for up to ``epochs``; ``evaluate(net, state)``
+        after each epoch returns True to stop. Returns (net, state, losses)."""
+        device = resolve_device(self.device)
+        events = _events(train.matrix, train.timestamps)
+        values = np.unique(events[2])
+        mean = float(events[2].mean())
+        inputs = self._inputs(events, events[0], events[1], events[3], values, device)
+        target = torch.from_numpy(events[2] - mean).to(device)
+        rng = np.random.default_rng(self.seed)
+        state = {"events": events, "values": values, "mean": mean}
+        losses: list[float] = []
+        with torch.random.fork_rng(devices=[]):  # CPU RNG restored; CUDA's reseeded
+            torch.manual_seed(self.seed)
+            net = self._new_net(train.n_users, len(values)).to(device)
+            opt = _adam(net.parameters(), self.lr, self.weight_decay)
+            bar = tqdm(range(epochs), desc=self.registered_name, leave=False, disable=None)
+            for _ in bar:
+                net.train()
+                perm = torch.from_numpy(rng.permutation(len(target))).to(device)
+                total = torch.zeros((), device=device)
+                for b in range(0, len(perm), self.batch_size):
+                    rows = perm[b : b + self.batch_size]
+                    pred = net(*(a[rows] for a in inputs))
+                    loss = nn.functional.mse_loss(pred, target[rows])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total += loss.detach() * len(rows)
+                losses.append(float(total) / len(target))
+                if evaluate is not None and evaluate(net, state):
+                    break
+        return net, state, losses
+
+    def _predict_with(self, net, state, users, items, times) -> np.ndarray:
+        device = next(net.parameters()).device
+        inputs = self._inputs(state["events"], users, items, times, state["values"], device)
+        net.eval()
+        out = []
+        with torch.no_grad():
+            for b in range(0, len(users), PREDICT_CHUNK):
+                out.append(net(*(a[b : b + PREDICT_CHUNK] for a in inputs)).cpu().numpy())
+        pred = (state["mean"] + np.concatenate(out)) if out else np.zeros(0)
+        return np.clip(pred, *self.rating_range_).astype(np.float32)
+
+    def fit(self, train: TrainData) -> BST:
+        self._check_params()
+        if train.timestamps is None:
+            raise BenchError("bst needs the train ratings' timestamps (TrainData.timestamps)")
+        self.n_items_ = train.n_items
+        ratings = train.matrix.tocsr().data
+        if len(ratings) == 0:
+            raise BenchError("bst: no train ratings to learn from")
+        self.rating_range_ = (float(ratings.min()), float(ratings.max()))
+        self._timings = {}
+        self.val_rmse_: list[float] = []
+        self.best_epoch_ = self.epochs
+        start = time.perf_counter()
+        validation = carve_validation(train, self.seed)
+        held = validation.held_out.tocoo()
+        best = {}
+        if held.nnz > 0:
+            q_times = np.asarray(train.timestamps.tocsr()[held.row, held.col]).ravel()
+            stopper = EarlyStopping(self.patience)
+
+            def evaluate(net, state) -> bool:
+                pred = self._predict_with(net, state, held.row, held.col, q_times)
+                rmse = float(np.sqrt(np.mean((pred - held.data) ** 2)))
+                self.val_rmse_.append(rmse)
+                epoch = len(self.val_rmse_)
+                self.report_epoch(epoch, -rmse)
+                stop = stopper.step(epoch, -rmse)
+                if stopper.best_epoch == epoch and not self.refit:
+                    best["net"] = copy.deepcopy(net.state_dict())
+                return stop
+
+            net, state, losses = self._train(validation.fit_part, self.epochs, evaluate)
+            self.best_epoch_ = stopper.best_epoch
+            if not self.refit:
+                net.load_state_dict(best["net"])
+                losses = losses[: self.best_epoch_]
+        self._timings["validation"] = time.perf_counter() - start
+        if self.refit or held.nnz == 0:
+            start = time.perf_counter()
+            net, state, losses = self._train(train, self.best_epoch_)
+            self._timings["refit"] = time.perf_counter() - start
+        self.net_, self.state_, self.losses_ = net, state, losses
+        return self
+
+    def predict(
+        self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Predicted ratings of (user, item) pairs, clipped to the train rating range; the
+        history of a pair is its user's train ratings before ``timestamps`` (see
+        :func:`history_windows`); without timestamps, the user's latest train ratings (much
+        worse: training only saw time-adjacent histories; `full` seed 0: RMSE 0.97 vs 0.86)."""
+        self._check_fitted()
+        users = np.asarray(users, np.int64)
+        items = np.asarray(items, np.int64)
+        if timestamps is None:
+            timestamps = np.full(len(users), np.iinfo(np.int64).max)
+        timestamps = np.asarray(timestamps, np.int64)
+        if not len(users) == len(items) == len(timestamps):
+            raise ValueError("users, items and timestamps must have the same length")
+        return self._predict_with(self.net_, self.state_, users, items, timestamps)
