@@ -18,6 +18,10 @@ Runs = dict[tuple[str, str, str], list[tuple[dict, dict]]]  # (dataset, protocol
 K_TEST = 20
 
 
+CONTRASTIVE_FAMILIES = ("contrastive", "graph")  # the seed's strategies and the graph methods
+GRAPH_MAPS = ("lightgcn", "simgcl")  # graph methods whose user embeddings get a t-SNE map
+
+
 def _mean_recall(runs: list[tuple[dict, dict]], k: int = K_TEST) -> float:
     return float(np.mean([rec["metrics"][f"recall@{k}"] for rec, _ in runs]))
 
@@ -35,7 +39,7 @@ def significance_rows(runs: Runs, dataset: str) -> list[list[str]]:
     """Each contrastive strategy vs the best baseline on the same protocol, paired over users."""
     rows = []
     for (d, protocol, method), strat in sorted(runs.items()):
-        if d != dataset or strat[0][0]["family"] != "contrastive":
+        if d != dataset or strat[0][0]["family"] not in CONTRASTIVE_FAMILIES:
             continue
         best = _best_of_family(runs, dataset, protocol, "baseline")
         if best is None:
@@ -66,7 +70,7 @@ def significance_section(runs: Runs, dataset: str) -> list[str]:
         return []
     headers = [
         "protocol",
-        "strategy",
+        "contrastive method",
         "recall@20 %",
         "best baseline",
         "its recall@20 %",
@@ -83,7 +87,7 @@ def significance_section(runs: Runs, dataset: str) -> list[str]:
     if noise:
         words.append("Not distinguishable from noise: " + "; ".join(noise) + ".")
     return [
-        "### Significance: each strategy against the best baseline on its protocol",
+        "### Significance: each contrastive method against the best baseline on its protocol",
         "",
         "Two-sided Wilcoxon signed-rank test (scipy, zero differences split) on per-user "
         "recall@20, pairing each user with themself under the same split; users of all split "
@@ -134,6 +138,8 @@ def figures_section(
                 continue
             if family == "contrastive" and home and "embeddings" in arr:
                 maps.append((protocol, method, arr["embeddings"], "user embeddings"))
+            elif method in GRAPH_MAPS and protocol == "full" and "user_factors" in arr:
+                maps.append((protocol, method, arr["user_factors"], "user embeddings"))
             elif method == best_factors and protocol == "full":
                 maps.append((protocol, method, arr["user_factors"], "user factors"))
     rows = []

@@ -179,6 +179,11 @@ def environment() -> dict:
     }
 
 
+def _plain(value):
+    """A numpy scalar as a JSON-ready Python value."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def compact_arrays(
     result, data: ProtocolData, method, keep_vectors: bool = True
 ) -> dict[str, np.ndarray]:
@@ -347,6 +352,7 @@ class Runner:
             "metrics": result.metrics,
             "timings": result.timings,
             "train_flops": getattr(method, "train_flops_", None),
+            "best_epoch": _plain(getattr(method, "best_epoch_", None)),
             "matmul_gflops": self._gflops,
             "config_hash": chash,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
