@@ -1,6 +1,9 @@
-"""The contrastive encoder: unit-norm output, learning planted tastes, seeded determinism."""
+"""The contrastive encoder: unit-norm output, learning planted tastes, seeded determinism;
+the InfoNCE loss and the strategies trained with it."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -14,10 +17,17 @@ from methods import contrastive
 from methods.base import NotFittedError
 from methods.contrastive import (
     ContrastiveRecommender,
+    InfoNCERecommender,
     RandomEmbedding,
     Strategy1,
+    Strategy1InfoNCE,
+    Strategy2,
     Strategy3,
+    Strategy3InfoNCE,
+    Strategy4,
     UserEncoder,
+    accidental_hits,
+    info_nce,
 )
 from methods.pairs import PairIndex
 
@@ -218,6 +228,165 @@ def test_registered_strategies_and_floor():
     params = Strategy1().get_params()
     assert params["epochs"] == 20 and params["batch_size"] == 512 and params["lr"] == 1e-4
     assert params["margin"] == 1.0 and params["n_neighbors"] == 10
+
+
+# The triplet strategies' parameters exactly as before InfoNCE joined: stored results are
+# keyed on a hash of get_params(), so any change here would invalidate all of them.
+TRIPLET_PARAMS = {
+    "embedding_dim": 1024,
+    "hidden_dim": 600,
+    "latent_dim": 200,
+    "epochs": 20,
+    "batch_size": 512,
+    "lr": 1e-4,
+    "margin": 1.0,
+    "resample": True,
+    "device": "auto",
+    "seed": 0,
+    "n_neighbors": 10,
+    "weighted": False,
+    "liked_only": True,
+}
+
+
+@pytest.mark.parametrize("cls", [Strategy1, Strategy2, Strategy3, Strategy4])
+def test_triplet_strategies_parameters_are_unchanged(cls):
+    params = cls().get_params()
+    assert params == TRIPLET_PARAMS
+    assert list(params) == list(TRIPLET_PARAMS)  # same order too
+    assert cls.loss == "triplet"
+    assert RandomEmbedding().get_params() == {
+        k: v
+        for k, v in TRIPLET_PARAMS.items()
+        if k not in ("epochs", "batch_size", "lr", "margin", "resample")
+    }
+
+
+def test_infonce_variants_are_registered_beside_their_triplet_strategy():
+    reg = discover()
+    for i in range(1, 5):
+        triplet, infonce = reg[f"strategy{i}"], reg[f"strategy{i}-infonce"]
+        assert issubclass(infonce.cls, InfoNCERecommender) and infonce.cls.loss == "infonce"
+        assert infonce.home_protocol == triplet.home_protocol == f"strategy{i}"
+        assert infonce.family == "contrastive" and infonce.cls.rule == triplet.cls.rule
+    params = Strategy1InfoNCE().get_params()
+    assert set(params) == set(TRIPLET_PARAMS) - {"margin"} | {"temperature", "hard_negative"}
+    assert params["hard_negative"] is True and params["temperature"] > 0
+
+
+def test_search_spaces_name_real_parameters():
+    for entry in discover().values():
+        if issubclass(entry.cls, ContrastiveRecommender):
+            assert set(entry.cls.search_space) <= set(entry.cls.param_names()), entry.name
+    assert set(Strategy1.search_space) == {"lr", "margin", "epochs"}
+    assert set(Strategy1InfoNCE.search_space) == {"lr", "temperature", "epochs"}
+    assert Strategy1InfoNCE.search_space["temperature"].log
+    assert RandomEmbedding.search_space == {}
+
+
+def _rows(*vectors) -> torch.Tensor:
+    return torch.tensor(vectors, dtype=torch.float32)
+
+
+def test_info_nce_matches_a_hand_computed_3x3_batch():
+    # cosines anchor x positive: [[1, 0, 0], [0, 1, -1], [0, -1, 1]]; the target is the diagonal
+    anchor = _rows((3.0, 0.0), (0.0, 1.0), (0.0, -2.0))  # not unit: info_nce normalises
+    positive = _rows((1.0, 0.0), (0.0, 1.0), (0.0, -1.0))
+    e = math.e
+    rows = [-1 + math.log(e + 1 + 1), -1 + math.log(1 + e + 1 / e), -1 + math.log(1 + 1 / e + e)]
+    loss = info_nce(anchor, positive, temperature=1.0)
+    assert loss.item() == pytest.approx(sum(rows) / 3, rel=1e-6)
+    # temperature 0.5 doubles every logit
+    rows = [
+        -2 + math.log(e**2 + 2),
+        -2 + math.log(1 + e**2 + e**-2),
+        -2 + math.log(1 + e**-2 + e**2),
+    ]
+    assert info_nce(anchor, positive, 0.5).item() == pytest.approx(sum(rows) / 3, rel=1e-6)
+
+
+def test_info_nce_hard_negative_column_and_excluded_columns():
+    anchor = _rows((1.0, 0.0), (0.0, 1.0))
+    positive = _rows((1.0, 0.0), (1.0, 0.0))  # row 1's positive is orthogonal to it
+    negative = _rows((0.0, 1.0), (0.0, -1.0))  # cosines with the anchors: 0 and -1
+    e = math.e
+    plain = [-1 + math.log(e + e), -0 + math.log(1 + 1)]
+    assert info_nce(anchor, positive, 1.0).item() == pytest.approx(sum(plain) / 2, rel=1e-6)
+    hard = [-1 + math.log(e + e + 1), -0 + math.log(1 + 1 + 1 / e)]
+    assert info_nce(anchor, positive, 1.0, negative).item() == pytest.approx(sum(hard) / 2)
+    # excluding column 1 from row 0 (and 0 from row 1) leaves the positive alone: loss 0
+    exclude = torch.tensor([[False, True], [True, False]])
+    assert info_nce(anchor, positive, 1.0, exclude=exclude).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_lower_temperature_sharpens_info_nce():
+    torch.manual_seed(0)
+    positive = torch.nn.functional.normalize(torch.randn(8, 4), dim=1)
+    anchor = positive + 0.1 * torch.randn(8, 4)  # each anchor nearest its own positive
+    losses = [info_nce(anchor, positive, t).item() for t in (1.0, 0.3, 0.1, 0.03)]
+    assert losses == sorted(losses, reverse=True)  # the target's probability -> 1
+    assert losses[-1] < 0.1 < math.log(8) * 0.5 < losses[0]
+    wrong = positive.roll(1, dims=0)  # each anchor now nearest another row's positive
+    losses = [info_nce(anchor, wrong, t).item() for t in (1.0, 0.3, 0.1)]
+    assert losses == sorted(losses)  # sharper: the mistake costs more
+
+
+def test_accidental_hits_drop_repeated_positives_and_the_anchor_itself():
+    # triples (anchor, positive, negative): (0, 5, 9), (1, 5, 9), (2, 0, 9), (3, 4, 9)
+    users = torch.tensor([[0, 1, 2, 3], [5, 5, 0, 4], [9, 9, 9, 9]])
+    expected = torch.tensor(
+        [
+            [False, True, True, False],  # same positive as row 1; row 2's positive is user 0
+            [True, False, False, False],
+            [False, False, False, False],
+            [False, False, False, False],
+        ]
+    )
+    assert torch.equal(accidental_hits(users), expected)
+
+
+def test_infonce_strategy_learns_the_planted_groups():
+    train = planted()
+    model = Strategy1InfoNCE(**SMALL, epochs=30, lr=3e-3, seed=0).fit(train)
+    assert model.losses_[-1] < 0.8 * model.losses_[0]
+    sims = model.embeddings_ @ model.embeddings_.T
+    np.fill_diagonal(sims, -np.inf)
+    g = groups(train)
+    assert np.mean(g[sims.argmax(axis=1)] == g) > 0.95
+    np.testing.assert_allclose(np.linalg.norm(model.embeddings_, axis=1), 1.0, rtol=1e-5)
+
+
+def test_infonce_strategy_is_deterministic_for_a_seed():
+    train = planted()
+    users = np.arange(train.n_users)
+    a = Strategy3InfoNCE(**SMALL, epochs=3, seed=5).fit(train)
+    b = Strategy3InfoNCE(**SMALL, epochs=3, seed=5).fit(train)
+    c = Strategy3InfoNCE(**SMALL, epochs=3, seed=6).fit(train)
+    np.testing.assert_array_equal(a.embeddings_, b.embeddings_)
+    assert a.losses_ == b.losses_
+    np.testing.assert_array_equal(a.score(users), b.score(users))
+    assert not np.array_equal(a.embeddings_, c.embeddings_)
+    no_hard = Strategy3InfoNCE(**SMALL, epochs=3, seed=5, hard_negative=False).fit(train)
+    assert not np.array_equal(a.embeddings_, no_hard.embeddings_)
+
+
+def test_infonce_masks_the_same_users_whichever_way_a_step_encodes(monkeypatch):
+    """Accidental hits are found from local indices in one path and user ids in the other."""
+    train = planted(n_per_group=30)
+    params = {**SMALL, "batch_size": 32, "epochs": 2, "lr": 1e-3}
+    monkeypatch.setattr(contrastive, "ENCODE_ALL_FRACTION", 0.0)
+    every = Strategy1InfoNCE(**params).fit(train)
+    monkeypatch.setattr(contrastive, "ENCODE_ALL_FRACTION", 2.0)
+    distinct = Strategy1InfoNCE(**params).fit(train)
+    assert every.losses_[-1] > 0.1
+    np.testing.assert_allclose(distinct.losses_, every.losses_, rtol=1e-5)
+    np.testing.assert_allclose(distinct.embeddings_, every.embeddings_, atol=1e-4)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -0.1])
+def test_infonce_rejects_a_non_positive_temperature(temperature):
+    with pytest.raises(ValueError, match="temperature"):
+        Strategy1InfoNCE(**SMALL, epochs=1, temperature=temperature).fit(planted())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
