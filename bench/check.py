@@ -33,7 +33,7 @@ from tabulate import tabulate
 from bench.data import DEFAULT_DATASET
 from bench.errors import BenchError
 from bench.metrics import DEFAULT_KS
-from bench.protocol import PROTOCOLS
+from bench.protocol import PROTOCOLS, RANKING_PROTOCOLS
 from bench.registry import discover
 from bench.runner import Job, Runner, environment, label
 from bench.store import atomic_write_bytes
@@ -92,7 +92,7 @@ DEFAULT_PROFILE: dict = {
     "ks": list(DEFAULT_KS),
     "seeds": [0],
     "jobs": [
-        {"method": "popularity", "protocols": list(PROTOCOLS)},  # every protocol's sizes
+        {"method": "popularity", "protocols": list(RANKING_PROTOCOLS)},  # every protocol's sizes
         *({"method": m, "protocols": ["full", "strategy4"]} for m in _BASELINES),
         {"method": "als", "protocols": ["full", "strategy4"], "tolerances": ALS_TOLERANCES},
         # every pair strategy on its own protocol, with few epochs
@@ -102,6 +102,16 @@ DEFAULT_PROFILE: dict = {
         ),
         {"method": "strategy4", "protocols": ["strategy4"], "params": {"epochs": 2}},
         {"method": "random-embedding", "protocols": ["strategy4"]},
+        # one cheap member of every other family, with few epochs
+        {"method": "bias", "protocols": ["rmse", "strategy4"]},
+        {"method": "global-mean", "protocols": ["rmse"]},
+        {
+            "method": "lightgcn",
+            "protocols": ["strategy4"],
+            "params": {"epochs": 2, "eval_every": 1},
+        },
+        {"method": "autorec-implicit", "protocols": ["strategy4"], "params": {"epochs": 2}},
+        {"method": "collab-embed", "protocols": ["strategy4"], "params": {"epochs": 1}},
     ],
 }
 

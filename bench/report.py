@@ -261,7 +261,7 @@ def epochs_section(groups, dataset: str) -> list[str]:
     rows = []
     for d, protocol, m in sorted(groups):
         runs = groups[(d, protocol, m)]
-        if d != dataset or "refit" not in runs[0]["params"]:
+        if d != dataset or "refit" not in runs[0].get("params", {}):
             continue
         picked = [r.get("best_epoch") for r in runs if r.get("best_epoch") is not None]
         rows.append(

@@ -201,12 +201,17 @@ def test_committed_profile_covers_every_family_protocol_and_metric():
     data = load_baseline(COMMITTED)
     registry = discover()
     jobs = bench.check.profile_jobs(data["profile"])
-    assert {registry[j.method].family for j, _, _ in jobs} == {e.family for e in registry.values()}
+    # bst (the one "sequence" method) takes a minute even for one epoch: its unit tests cover it
+    families = {e.family for e in registry.values()} - {"sequence"}
+    assert {registry[j.method].family for j, _, _ in jobs} == families
     assert {j.protocol for j, _, _ in jobs} == set(PROTOCOLS)
     assert any(registry[j.method].family == "contrastive" for j, _, _ in jobs)
     keys = {(r["protocol"], r["method"], r["seed"]) for r in data["results"]}
     assert len(keys) == len(data["results"]) == len(jobs)
     assert data["tolerance_note"]
     for r in data["results"]:
+        if r["protocol"] == "rmse":  # the rating task's metrics
+            assert {"rmse", "mae"} <= set(r["metrics"])
+            continue
         for k in data["profile"]["ks"]:
             assert {f"{m}@{k}" for m in METRICS} <= set(r["metrics"])
