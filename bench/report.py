@@ -245,6 +245,7 @@ def findings(groups, dataset: str, methods: list[str]) -> list[str]:
                     line += f" Against {group}: beats {', '.join(beaten) or 'none'}"
                     line += f"; below {', '.join(above)}." if above else "."
             line += graph_sentence(scored, fams, baselines)
+            line += others_sentence(scored, fams, baselines)
             floors = {m: v for m, v in scored.items() if fams[m] == "floor"}
             for f, v in floors.items():
                 line += (
@@ -291,6 +292,37 @@ def epochs_section(groups, dataset: str) -> list[str]:
         ),
         "",
     ]
+
+
+def others_sentence(scored: dict, fams: dict, baselines: dict) -> str:
+    """The other source systems (autoencoders, item embeddings): AutoRec's binary form against
+    ALS, the hybrid against its parts, and who falls below popularity."""
+    others = {m: v for m, v in scored.items() if fams[m] in ("autoencoder", "item-embedding")}
+    if not others:
+        return ""
+    out = ""
+    if "autorec-implicit" in others and "als" in baselines:
+        gap = others["autorec-implicit"] - baselines["als"]
+        out += (
+            f" autorec-implicit ({others['autorec-implicit']:.2f}%) is {gap:+.2f} points from "
+            f"ALS ({'within 2 points or above' if gap >= -2 else 'more than 2 points below'})."
+        )
+    parts = {m: others[m] for m in ("content-tags", "collab-embed") if m in others}
+    if "hybrid" in others and parts:
+        best = max(parts, key=parts.get)
+        verdict = "at least as good as" if others["hybrid"] >= parts[best] else "below"
+        out += (
+            f" hybrid ({others['hybrid']:.2f}%) is {verdict} its better part, {best} "
+            f"({parts[best]:.2f}%)."
+        )
+    if "popularity" in baselines:
+        below = sorted(m for m, v in others.items() if v <= baselines["popularity"])
+        if below:
+            out += (
+                f" Below popularity ({baselines['popularity']:.2f}%): {', '.join(below)} "
+                "(rating-trained or similarity-only models that ignore popularity)."
+            )
+    return out
 
 
 def graph_sentence(scored: dict, fams: dict, baselines: dict) -> str:
