@@ -27,6 +27,7 @@ two InfoNCE terms over ~600 users and ~1,900 distinct items per step are a large
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,12 +69,16 @@ def normalized_adjacency(interactions: sp.spmatrix) -> sp.csr_matrix:
 def sparse_tensor(matrix: sp.csr_matrix, device: torch.device) -> torch.Tensor:
     """A scipy CSR matrix as a torch CSR tensor (int32 indices: twice as fast on the CPU)."""
     index = np.int32 if matrix.nnz < 2**31 else np.int64
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(matrix.indptr.astype(index)),
-        torch.from_numpy(matrix.indices.astype(index)),
-        torch.from_numpy(matrix.data.astype(np.float32)),
-        matrix.shape,
-    ).to(device)
+    with warnings.catch_warnings():  # torch's "CSR support is in beta" notice, once per fit
+        warnings.simplefilter("ignore", UserWarning)
+        tensor = torch.sparse_csr_tensor(
+            torch.from_numpy(matrix.indptr.astype(index)),
+            torch.from_numpy(matrix.indices.astype(index)),
+            torch.from_numpy(matrix.data.astype(np.float32)),
+            matrix.shape,
+            check_invariants=False,  # built from a canonical scipy CSR matrix
+        )
+    return tensor.to(device)
 
 
 @dataclass(frozen=True)
