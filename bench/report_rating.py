@@ -49,10 +49,12 @@ def rating_section(groups, dataset: str) -> list[str]:
             )
         rmse = {m: _values(groups[(dataset, protocol, m)], "rmse").mean() for m in methods}
         best, worst = methods[0], methods[-1]
-        words = [
-            f"Best RMSE: **{best}** ({rmse[best]:.4f}), {rmse[worst] - rmse[best]:.4f} below "
-            f"the worst ({worst}, {rmse[worst]:.4f})."
-        ]
+        words = [f"Best RMSE: **{best}** ({rmse[best]:.4f})"]
+        if worst != best:  # with one method there is nothing to be below
+            words[0] += (
+                f", {rmse[worst] - rmse[best]:.4f} below the worst ({worst}, {rmse[worst]:.4f})"
+            )
+        words[0] += "."
         for a, b in (("bias", "global-mean"), ("autorec", "bias"), ("autorec", "svd")):
             if a in rmse and b in rmse:
                 verdict = "below" if rmse[a] < rmse[b] else "not below"
