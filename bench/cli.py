@@ -16,6 +16,7 @@ from bench.commands import add_similar_parser, add_tune_parser, tuned_option
 from bench.data import DEFAULT_DATASET, EMBEDDED, downloadable
 from bench.download import load_manifest
 from bench.errors import BenchError
+from bench.memory import DEFAULT_FRACTION, ENV, set_memory_budget
 from bench.metrics import DEFAULT_KS
 from bench.protocol import PROTOCOLS
 from bench.registry import discover
@@ -117,6 +118,21 @@ def _add_common(p: argparse.ArgumentParser, default_seeds: list[int]) -> None:
         "inside a non-default --results)",
     )
     p.add_argument("--no-report", action="store_true", help="do not regenerate the report")
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="run N (method, protocol, seed) jobs at once in local processes (default 1); "
+        "this process alone writes the records",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the jobs on an existing Dask cluster (e.g. tcp://10.0.0.5:8786); its "
+        "workers need this project installed, not the results folder",
+    )
+    memory_option(p)
     tuned_option(p)
 
 
@@ -205,6 +221,27 @@ def report_path(args) -> Path:
     return DEFAULT_REPORT if args.results == DEFAULT_RESULTS else args.results / "report.md"
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def memory_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--memory-budget",
+        default=None,
+        metavar="SIZE",
+        help="memory the largest working arrays may take: evaluation sizes its user chunks "
+        "from it and EASE-like methods refuse beyond it (e.g. 8GB, 25%%; default "
+        f"{int(DEFAULT_FRACTION * 100)}%% of the RAM available, or ${ENV})",
+    )
+
+
 def seed_arg(text: str) -> int:
     try:
         value = int(text)
@@ -232,7 +269,8 @@ def _run(args, methods: list[str], protocols, everything: bool) -> int:
     )
     jobs = plan(methods, protocols, args.seeds, everything)
     params = parse_params(args.param, methods)
-    records = runner.run(jobs, params)
+    set_memory_budget(args.memory_budget)
+    records = runner.run(jobs, params, n_jobs=args.jobs, scheduler=args.scheduler)
     ranking = [r for r in records if "rmse" not in r["metrics"]]
     rating = [r for r in records if "rmse" in r["metrics"]]
     if ranking:

@@ -35,6 +35,15 @@ def add_tune_parser(sub, seed_arg) -> None:
     p.add_argument("--k", type=int, default=20, help="cut-off of the objective (20)")
     p.add_argument("--jobs", type=int, default=1, help="parallel trials per study (1)")
     p.add_argument("--storage", default=None, help="SQLAlchemy URL of a shared study database")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="[METHOD.]NAME=VALUE",
+        help="fix a parameter for every trial (NAME=VALUE) or narrow its range "
+        "(NAME=LOW..HIGH, e.g. --param epochs=5..20 for cheaper trials); a study keeps "
+        "the overrides it was started with (repeatable)",
+    )
     p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name")
     p.add_argument("--data-path", type=Path, default=None, help="local MovieLens folder")
     p.add_argument("--cache-dir", type=Path, default=None, help="download cache folder")
@@ -44,6 +53,7 @@ def add_tune_parser(sub, seed_arg) -> None:
 
 def cmd_tune(args) -> int:
     from bench import tune as tuning
+    from bench.cli import parse_params
 
     n_trials = tuning.DEFAULT_TRIALS if args.trials is None else args.trials
     if n_trials < 1 or args.jobs < 1 or args.k < 1:
@@ -60,6 +70,7 @@ def cmd_tune(args) -> int:
         for protocol in args.protocol or default_protocols(entry, False):
             check_task(entry, protocol)
             cells += [(method, protocol, seed) for seed in args.seeds]
+    overrides = parse_params(args.param, args.methods)
     rows = []
     for method, protocol, seed in cells:
         name = tuning.study_name(args.dataset, protocol, method, seed, args.metric, args.k)
@@ -75,6 +86,7 @@ def cmd_tune(args) -> int:
             metric=args.metric,
             k=args.k,
             n_jobs=args.jobs,
+            overrides=overrides[method],
         )
         if not any(t.state.name == "COMPLETE" for t in study.trials):
             rows.append([name, len(study.trials), "-", "no complete trial yet", "-"])

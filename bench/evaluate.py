@@ -6,8 +6,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from bench.errors import BenchError
+from bench.memory import chunk_rows
 from bench.metrics import DEFAULT_KS, coverage, mae, mean_popularity, ranking_metrics, rmse
 from bench.protocol import ProtocolData
 from bench.topk import mask_scores, top_k
@@ -25,9 +27,23 @@ class Evaluation:
     predictions: np.ndarray | None = None  # rating task: one per test rating, CSR order
 
 
+# bytes per evaluated user and item while one chunk is in flight: the scores (float64 at
+# most), the method's own temporaries of the same size, and the top-k's boolean tie pass
+BYTES_PER_SCORE = 8 + 8 + 1
+MAX_CHUNK_USERS = 4096  # beyond this a larger chunk is no faster, only larger
+
+
+def chunk_size(n_items: int, n_users: int) -> int:
+    """Users scored at once: as many as fit a quarter of the memory budget, so peak memory
+    is O(chunk x items) whatever the number of users (``bench.memory``)."""
+    return min(chunk_rows(n_items * BYTES_PER_SCORE, share=0.25, cap=MAX_CHUNK_USERS), n_users)
+
+
 def recommend(method, data: ProtocolData, users: np.ndarray, k: int) -> np.ndarray:
     """Top-k lists of a fitted method for ``users``: scores, masking, top-k."""
-    scores = np.asarray(method.score(users), dtype=np.float64)
+    scores = np.asarray(method.score(users))
+    if scores.dtype not in (np.float32, np.float64):  # float32 stays float32: same order
+        scores = scores.astype(np.float64)
     if scores.shape != (len(users), data.train.n_items):
         raise ValueError(
             f"{type(method).__name__}.score returned shape {scores.shape}, "
@@ -50,10 +66,13 @@ def _fit(method, data: ProtocolData, timings: dict[str, float]) -> None:
 
 
 def evaluate(
-    method, data: ProtocolData, ks=DEFAULT_KS, fit: bool = True, chunk_users: int = 4096
+    method, data: ProtocolData, ks=DEFAULT_KS, fit: bool = True, chunk_users: int | None = None
 ) -> Evaluation:
     """Fit (unless ``fit=False``) and evaluate ``method``: ranking metrics over every user with
-    a relevant item, or, on a rating protocol, RMSE and MAE over every test rating."""
+    a relevant item, or, on a rating protocol, RMSE and MAE over every test rating.
+
+    Users are scored, masked and cut to their top k in chunks of ``chunk_users`` (default:
+    sized from the memory budget by :func:`chunk_size`); the metrics do not depend on it."""
     if data.protocol.task == "rating":
         return evaluate_rating(method, data, fit=fit)
     timings: dict[str, float] = {}
@@ -61,11 +80,14 @@ def evaluate(
         _fit(method, data, timings)
     users = data.eval_users
     kmax = max(ks)
+    if chunk_users is None:
+        chunk_users = chunk_size(data.train.n_items, len(users))
+    if int(chunk_users) < 1:
+        raise BenchError(f"chunk_users must be a positive integer, got {chunk_users}")
     t = time.perf_counter()
-    tops = [
-        recommend(method, data, users[i : i + chunk_users], kmax)
-        for i in range(0, len(users), chunk_users)
-    ]
+    starts = range(0, len(users), chunk_users)
+    bar = tqdm(starts, desc="evaluate", unit="chunk", leave=False, disable=None)
+    tops = [recommend(method, data, users[i : i + chunk_users], kmax) for i in bar]
     top = np.concatenate(tops) if tops else np.empty((0, kmax), dtype=np.int64)
     timings["score"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -254,8 +254,29 @@ class Runner:
             )
         return self._protocols[key]
 
-    def run(self, jobs: list[Job], params: dict[str, dict] | None = None) -> list[dict]:
-        """Run every job (reusing stored results with the same config unless ``force``)."""
+    def spec(self) -> dict:
+        """What a worker process needs to build an equivalent runner (no results folder:
+        only the driver writes records)."""
+        return {
+            "dataset": self.dataset,
+            "data_path": self.data_path,
+            "ks": self.ks,
+            "cache_dir": self.cache_dir,
+        }
+
+    def run(
+        self,
+        jobs: list[Job],
+        params: dict[str, dict] | None = None,
+        n_jobs: int = 1,
+        scheduler: str | None = None,
+    ) -> list[dict]:
+        """Run every job (reusing stored results with the same config unless ``force``).
+
+        With ``n_jobs > 1`` (local processes, joblib) or a Dask ``scheduler`` address the
+        jobs still to compute run in parallel; the records come back to this process, which
+        alone writes them (atomically), so workers need no shared filesystem. A job that
+        fails there is reported after the others have landed."""
         discover()
         params = params or {}
         self._vector_seed = min((job.seed for job in jobs), default=0)
@@ -265,11 +286,15 @@ class Runner:
             self._resolve_tuning(jobs)  # every study must exist before anything runs
         for job in jobs:  # fail on bad parameters before any training starts
             make_method(job.method, self._params(job, params), job.seed)
-        records, bar = [], tqdm(jobs, desc="jobs", unit="job", disable=None)
-        for job in bar:
-            bar.set_postfix_str(f"{job.method} / {job.protocol} / seed {job.seed}")
-            records.append(self.run_one(job, self._params(job, params)))
-        return records
+        if n_jobs == 1 and scheduler is None:
+            records, bar = [], tqdm(jobs, desc="jobs", unit="job", disable=None)
+            for job in bar:
+                bar.set_postfix_str(f"{job.method} / {job.protocol} / seed {job.seed}")
+                records.append(self.run_one(job, self._params(job, params)))
+            return records
+        from bench.grid import run_grid
+
+        return run_grid(self, jobs, params, n_jobs, scheduler)
 
     def _params(self, job: Job, params: dict[str, dict]) -> dict:
         if self.tuned:
@@ -291,7 +316,9 @@ class Runner:
                 "storage": storage,
             }
 
-    def run_one(self, job: Job, params: dict) -> dict:
+    def prepare(self, job: Job, params: dict) -> tuple[dict, dict | None]:
+        """The record's identity (name, config and its hash) and the stored record with the
+        same configuration, if any (``None`` under ``force``)."""
         data = self.protocol_data(job.protocol, job.seed)
         method = make_method(job.method, params, job.seed)
         tuning = self._tuning.get(job) if self.tuned else None
@@ -299,7 +326,6 @@ class Runner:
             name = f"{job.method}[tuned]"
         else:
             name = label(job.method, {k: v for k, v in params.items() if k != "seed"})
-        entry = get_method(job.method)
         config = {
             "dataset": self.dataset,
             "dataset_digest": self.data.digest,
@@ -313,10 +339,30 @@ class Runner:
         if tuning is not None:
             config["tuning"] = {"study": tuning["study"], "trial": tuning["trial"]}
         chash = config_hash(config)
+        ident = {"name": name, "config_hash": chash, "tuning": tuning}
         stored = find_record(self.results, self.dataset, job.protocol, name, job.seed)
         if stored is not None and stored.get("config_hash") == chash and not self.force:
+            return ident, stored
+        return ident, None
+
+    def run_one(self, job: Job, params: dict) -> dict:
+        ident, stored = self.prepare(job, params)
+        if stored is not None:
             self.reused += 1
             return stored
+        keep = self._vector_seed is None or job.seed == self._vector_seed
+        record, arrays = self.compute(job, params, ident, keep)
+        save_record(self.results, record, arrays)
+        return record
+
+    def compute(
+        self, job: Job, params: dict, ident: dict, keep_vectors: bool = True
+    ) -> tuple[dict, dict[str, np.ndarray]]:
+        """Fit and evaluate one job: its record and arrays (not yet stored)."""
+        data = self.protocol_data(job.protocol, job.seed)
+        method = make_method(job.method, params, job.seed)
+        name, tuning = ident["name"], ident["tuning"]
+        entry = get_method(job.method)
         try:
             result = evaluate(method, data, self.ks)
         except (ValueError, TypeError, AssertionError, RuntimeError) as exc:
@@ -354,11 +400,8 @@ class Runner:
             "train_flops": getattr(method, "train_flops_", None),
             "best_epoch": _plain(getattr(method, "best_epoch_", None)),
             "matmul_gflops": self._gflops,
-            "config_hash": chash,
+            "config_hash": ident["config_hash"],
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "environment": environment(),
         }
-        keep = self._vector_seed is None or job.seed == self._vector_seed
-        arrays = compact_arrays(result, data, method, keep_vectors=keep)
-        save_record(self.results, record, arrays)
-        return record
+        return record, compact_arrays(result, data, method, keep_vectors=keep_vectors)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from bench.metrics import METRICS
 from bench.protocol import TrainData
 from bench.registry import get_method
 from bench.runner import make_method
+from bench.search_space import Float, Int
 from bench.store import DEFAULT_RESULTS
 from bench.validation import carve_validation, validation_metric
 
@@ -154,11 +156,49 @@ def pruning_callback(trial: optuna.Trial):
     return callback
 
 
-def _objective(method: str, space: dict, train: TrainData, seed: int, metric: str, k: int):
+def restrict_space(method: str, space: dict, overrides: dict | None) -> tuple[dict, dict]:
+    """Apply ``bench tune --param`` overrides to a search space: ``NAME=VALUE`` fixes a
+    parameter (it leaves the space), ``NAME=LOW..HIGH`` narrows a declared numeric range
+    (e.g. fewer epochs per trial). Returns ``(space, fixed)``."""
+    space, fixed = dict(space), {}
+    for name, value in (overrides or {}).items():
+        text = value if isinstance(value, str) else ""
+        low, sep, high = text.partition("..")
+        if not sep:
+            space.pop(name, None)
+            fixed[name] = value
+            continue
+        dist = space.get(name)
+        if not isinstance(dist, Int | Float):
+            raise BenchError(
+                f"--param {name}={value}: a LOW..HIGH range needs a numeric parameter of "
+                f"{method}'s search space ({', '.join(space) or 'none'})"
+            )
+        kind = int if isinstance(dist, Int) else float
+        try:
+            low_v, high_v = kind(low), kind(high)
+        except ValueError:
+            raise BenchError(f"--param {name}={value}: LOW and HIGH must be numbers") from None
+        if not low_v <= high_v or (dist.log and low_v <= 0):
+            raise BenchError(f"--param {name}={value}: need 0 < LOW <= HIGH on a log scale")
+        space[name] = replace(dist, low=low_v, high=high_v)
+    return space, fixed
+
+
+def _objective(
+    method: str,
+    space: dict,
+    train: TrainData,
+    seed: int,
+    metric: str,
+    k: int,
+    fixed: dict | None = None,
+):
     validation = carve_validation(train, seed)
 
     def objective(trial: optuna.Trial) -> float:
         params = {name: dist.suggest(trial, name) for name, dist in space.items()}
+        params.update(fixed or {})
         start = time.perf_counter()
         try:
             model = make_method(method, params, seed)
@@ -247,13 +287,15 @@ def tune(
     k: int = 20,
     n_jobs: int = 1,
     progress: bool = True,
+    overrides: dict | None = None,
 ) -> optuna.Study:
     """Create or resume the study ``study_name`` in ``storage`` (maximising ``metric@k`` on
     the validation slice of ``train``) and run the trials it lacks to reach ``n_trials``
     complete or pruned ones, or until ``timeout`` seconds. A trial raising one of ``CAUGHT``
     is recorded as FAIL with its message (user attribute ``error``) and replaced; a
-    ``BenchError`` when every trial of a round fails."""
-    space = _check_tunable(method, metric, k)
+    ``BenchError`` when every trial of a round fails. ``overrides`` fix or narrow
+    parameters (:func:`restrict_space`); a study keeps the overrides it was started with."""
+    space, fixed = restrict_space(method, _check_tunable(method, metric, k), overrides)
     if n_trials < 1:
         raise BenchError(f"the number of trials must be at least 1, got {n_trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -275,7 +317,22 @@ def tune(
             f"study '{study_name}' in {storage} was tuned on other train data (digest {stored}, "
             f"now {digest}); delete it or tune into another --storage"
         )
-    attrs = {"method": method, "seed": seed, "metric": metric, "k": k, "train_digest": digest}
+    wanted = {name: str(value) for name, value in sorted((overrides or {}).items())}
+    started = study.user_attrs.get("overrides", wanted if not study.trials else {})
+    if started != wanted:
+        raise BenchError(
+            f"study '{study_name}' was started with --param {_show(started)}, now "
+            f"{_show(wanted)}; resume it with the same --param, or tune into another --storage"
+        )
+    attrs = {
+        "method": method,
+        "seed": seed,
+        "metric": metric,
+        "k": k,
+        "train_digest": digest,
+        "overrides": wanted,
+        "fixed_params": fixed,
+    }
     for key, value in attrs.items():
         if study.user_attrs.get(key) != value:
             study.set_user_attr(key, value)
@@ -296,7 +353,7 @@ def tune(
         if _count(study, (TrialState.COMPLETE,)):
             bar.set_postfix_str(f"best {metric}@{k} {study.best_value:.4f}")
 
-    objective = _objective(method, space, train, seed, metric, k)
+    objective = _objective(method, space, train, seed, metric, k, fixed)
     with bar:
         _run_until(study, objective, n_trials, timeout, n_jobs, [show])
     return study
@@ -347,7 +404,11 @@ def best_trial(method: str, storage: str, study_name: str) -> tuple[dict, int]:
     if not _count(study, (TrialState.COMPLETE,)):
         raise BenchError(f"tuning study '{study_name}' has no complete trial yet; run: {command}")
     best = study.best_trial
-    return dict(best.params), best.number
+    return {**study.user_attrs.get("fixed_params", {}), **best.params}, best.number
+
+
+def _show(overrides: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in overrides.items()) or "(none)"
 
 
 def importances(study: optuna.Study) -> dict[str, float]:

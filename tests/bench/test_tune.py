@@ -416,3 +416,57 @@ def test_a_method_whose_every_trial_fails_is_an_error(storage, fakes):
         )
     with pytest.raises(BenchError, match="no complete trial"):
         best_trial("test-broken", storage, name_of("broken"))
+
+
+# ---- --param: fixed and narrowed parameters --------------------------------------------------
+
+
+def test_param_overrides_fix_one_parameter_and_narrow_another(storage, fakes):
+    overrides = {"epochs": 3, "quality": "0.6..0.7"}
+    study = tune(
+        "test-stepper",
+        as_train(planted_ratings()),
+        study_name=name_of("test-stepper"),
+        storage=storage,
+        seed=0,
+        n_trials=6,
+        progress=False,
+        overrides=overrides,
+    )
+    assert all(0.6 <= t.params["quality"] <= 0.7 for t in study.trials)
+    assert all(set(t.params) == {"quality"} for t in study.trials)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert complete and all(len(t.intermediate_values) == 3 for t in complete)  # epochs=3
+    assert all(len(t.intermediate_values) <= 3 for t in study.trials)
+    params, _ = best_trial("test-stepper", storage, name_of("test-stepper"))
+    assert params["epochs"] == 3 and 0.6 <= params["quality"] <= 0.7  # what --tuned refits
+
+
+def test_a_study_refuses_to_resume_with_other_overrides(storage, fakes):
+    train = as_train(planted_ratings())
+    kwargs = dict(study_name=name_of("test-stepper"), storage=storage, seed=0, progress=False)
+    tune("test-stepper", train, n_trials=2, overrides={"epochs": 3}, **kwargs)
+    with pytest.raises(BenchError, match="started with --param epochs=3, now epochs=4"):
+        tune("test-stepper", train, n_trials=3, overrides={"epochs": 4}, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"seed": "1..2"}, "needs a numeric parameter"),
+        ({"quality": "a..b"}, "must be numbers"),
+        ({"quality": "0.9..0.1"}, "LOW <= HIGH"),
+    ],
+)
+def test_bad_range_overrides_are_refused(storage, fakes, overrides, message):
+    with pytest.raises(BenchError, match=message):
+        tune(
+            "test-stepper",
+            as_train(planted_ratings()),
+            study_name=name_of("test-stepper"),
+            storage=storage,
+            seed=0,
+            n_trials=1,
+            progress=False,
+            overrides=overrides,
+        )

@@ -1,0 +1,97 @@
+"""The parallel grid: local processes and a Dask cluster give the serial run's records, only
+the driver writes them, and a failing job is reported while the others land."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.errors import BenchError
+from bench.runner import Runner, plan
+from bench.store import iter_records
+
+# what legitimately differs between two runs of the same job
+VOLATILE = {"timings", "created", "environment", "matmul_gflops"}
+METHODS, PROTOCOLS = ["popularity", "item-knn", "ease"], ["strategy4", "full"]
+
+
+def stored(results) -> dict:
+    """Every record under ``results`` (volatile fields dropped) with its arrays."""
+    out = {}
+    for path, record in iter_records(results):
+        key = (record["protocol"], record["method"], record["seed"])
+        with np.load(path.with_suffix(".npz")) as arrays:
+            vectors = {k: arrays[k] for k in arrays.files}
+        out[key] = ({k: v for k, v in record.items() if k not in VOLATILE}, vectors)
+    return out
+
+
+def assert_same_records(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys() and a
+    for key in a:
+        assert a[key][0] == b[key][0], key
+        assert a[key][1].keys() == b[key][1].keys()
+        for name in a[key][1]:
+            np.testing.assert_array_equal(a[key][1][name], b[key][1][name])
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    results = tmp_path_factory.mktemp("serial")
+    Runner(results=results).run(plan(METHODS, PROTOCOLS, [0]))
+    return stored(results)
+
+
+def test_local_processes_give_the_serial_records(tmp_path, serial):
+    jobs = plan(METHODS, PROTOCOLS, [0])
+    records = Runner(results=tmp_path).run(jobs, n_jobs=2)
+    assert [(r["protocol"], r["method"]) for r in records] == [(j.protocol, j.method) for j in jobs]
+    assert_same_records(stored(tmp_path), serial)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as local:
+        yield local.scheduler_address
+
+
+def test_a_dask_cluster_gives_the_serial_records(tmp_path, serial, cluster):
+    Runner(results=tmp_path).run(plan(METHODS, PROTOCOLS, [0]), scheduler=cluster)
+    assert_same_records(stored(tmp_path), serial)
+
+
+def test_a_failing_job_is_reported_and_the_others_land(tmp_path, cluster, capsys):
+    code = main(
+        ["run", "popularity", "item-knn", "--protocol", "strategy4", "--seeds", "0", "1"]
+        + ["--param", "item-knn.K=0", "--scheduler", cluster, "--results", str(tmp_path)]
+        + ["--no-report"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "2 job(s) failed (2 stored)" in err and "item-knn: K must be at least 1" in err
+    landed = sorted((r["method"], r["seed"]) for _, r in iter_records(tmp_path))
+    assert landed == [("popularity", 0), ("popularity", 1)]
+
+
+def test_a_stored_job_is_reused_not_sent_to_workers(tmp_path, serial):
+    runner = Runner(results=tmp_path)
+    runner.run(plan(["popularity"], ["strategy4"], [0]))
+    first = json.loads(next(tmp_path.rglob("seed0.json")).read_text())["created"]
+    again = Runner(results=tmp_path)
+    again.run(plan(["popularity"], ["strategy4"], [0]), n_jobs=2)
+    assert again.reused == 1
+    assert json.loads(next(tmp_path.rglob("seed0.json")).read_text())["created"] == first
+
+
+def test_bad_parallel_options_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "popularity", "--jobs", "0", "--results", str(tmp_path)])
+    assert "expected a positive integer" in capsys.readouterr().err
+    with pytest.raises(BenchError, match="--jobs must be a positive integer"):
+        Runner(results=tmp_path).run(plan(["popularity"], ["full"], [0]), n_jobs=-1)
