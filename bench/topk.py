@@ -23,7 +23,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of each row's ``k`` best items, best first; ``-1`` pads rows with fewer finite scores.
 
     Ties are broken by lower item index, so the result does not depend on the selection
-    algorithm. Cost: one ``torch.topk`` pass, one equality pass to find rows whose k-th
+    algorithm. Cost: one ``torch.topk`` pass, one counting pass to find rows whose k-th
     score is tied with items left outside, and an exact re-selection of those rows only.
     """
     if k <= 0:
@@ -33,10 +33,9 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     vals, idx = torch.topk(torch.from_numpy(scores), k_eff, dim=1)
     vals, idx = vals.numpy(), idx.numpy()
     kth = vals[:, -1]
-    # rows whose k-th value also occurs outside the selection: redo them exactly
-    tied = (kth > -np.inf) & (
-        (scores == kth[:, None]).sum(axis=1) > (vals == kth[:, None]).sum(axis=1)
-    )
+    # rows whose k-th value also occurs outside the selection, i.e. with more than k_eff
+    # scores >= it (every greater score is selected): redo them exactly
+    tied = (kth > -np.inf) & (np.count_nonzero(scores >= kth[:, None], axis=1) > k_eff)
     for_rows = np.flatnonzero(tied)
     if for_rows.size:
         sub = scores[for_rows]
