@@ -90,14 +90,14 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     except ImportError:  # pragma: no cover - optuna is a dependency
         return []
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    budget, panels = [], {}
+    budget, panels, narrowed = [], {}, {}
     for (protocol, method), info in sorted(studies.items()):
         try:
             study = optuna.load_study(
                 study_name=info["study"], storage=open_storage(info["storage"], create=False)
             )
         except (FileNotFoundError, KeyError):
-            budget.append([protocol, method, "study not found", "-", "-", "-"])
+            budget.append([protocol, method, "study not found", "-", "-", "-", "-"])
             continue
         states = [t.state.name for t in study.get_trials(deepcopy=False)]
         budget.append(
@@ -108,9 +108,13 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
                 str(states.count("PRUNED")),
                 str(states.count("FAIL")),
                 f"{100 * study.best_value:.2f}",
+                " ".join(f"{k}={v}" for k, v in study.user_attrs.get("overrides", {}).items())
+                or "-",
             ]
         )
         if method.startswith("strategy"):
+            if study.user_attrs.get("overrides"):
+                narrowed[(protocol, method)] = budget[-1][-1]
             values = importances(study)
             if values:
                 panels[f"{method} on {protocol}"] = values
@@ -124,6 +128,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
                 "pruned",
                 "failed",
                 "best validation recall@20 %",
+                "search space narrowed (--param)",
             ],
             tablefmt="github",
             disable_numparse=True,
@@ -131,12 +136,17 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
         "",
     ]
     if panels:
+        narrowed_note = "".join(
+            f" The {method} study on {protocol} searched a narrowed space ({note}, "
+            "`bench tune --param`) to keep trials cheap; values outside it were not tried."
+            for (protocol, method), note in sorted(narrowed.items())
+        )
         name = f"{dataset}-tuning-importance.png"
         importance_plot(panels, out_dir / name, "What mattered in the strategies' studies")
         lines += [
             "Parameter importance in the contrastive strategies' studies (Optuna's fANOVA "
             "evaluator, seeded): whether the seed's fixed settings (20 epochs, lr 1e-4) held "
-            "them back shows as the share of learning rate and epochs.",
+            "them back shows as the share of learning rate and epochs." + narrowed_note,
             "",
             f"![parameter importance]({rel}/{name})",
             "",

@@ -42,3 +42,20 @@ def test_similar_lists_candidates_for_an_unknown_title(capsys):
     assert main(["similar", "Zzyzx Road to Nowhere Xq", "--method", "collab-embed"]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
+
+
+def test_a_strategy_tuned_in_a_narrowed_space_is_refit_with_its_fixed_parameters(tmp_path, capsys):
+    results = str(tmp_path)
+    narrowed = ["--param", "epochs=1..2", "--param", "margin=0.5"]
+    tune = ["tune", "strategy4", "--trials", "3", "--results", results, *narrowed]
+    assert main(tune) == 0
+    assert main(["run", "strategy4", "--tuned", "--results", results]) == 0
+    record = json.loads(
+        (tmp_path / "ml-latest-small/strategy4/strategy4[tuned]/seed0.json").read_text()
+    )
+    assert record["params"]["margin"] == 0.5 and record["params"]["epochs"] in (1, 2)
+    report = (tmp_path / "report.md").read_text()
+    assert "epochs=1..2 margin=0.5" in report  # the narrowed space is stated
+    assert "ml-latest-small-tuning-importance.png" in report
+    assert (tmp_path / "figures" / "ml-latest-small-tuning-importance.png").exists()
+    capsys.readouterr()
