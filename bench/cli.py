@@ -13,7 +13,7 @@ from tabulate import tabulate
 
 from bench.check import DEFAULT_BASELINE, run_check
 from bench.commands import add_similar_parser, add_tune_parser, tuned_option
-from bench.data import DEFAULT_DATASET, EMBEDDED, downloadable
+from bench.data import DEFAULT_DATASET, EMBEDDED, downloadable, synthetic_names
 from bench.download import load_manifest
 from bench.errors import BenchError
 from bench.memory import DEFAULT_FRACTION, ENV, set_memory_budget
@@ -76,7 +76,8 @@ def _add_common(p: argparse.ArgumentParser, default_seeds: list[int]) -> None:
         "--dataset",
         default=DEFAULT_DATASET,
         help=f"dataset name (default {DEFAULT_DATASET}, embedded; downloadable once, "
-        f"MD5-checked: {', '.join(downloadable())})",
+        f"MD5-checked: {', '.join(downloadable())}; generated: "
+        f"{', '.join(synthetic_names())} or synthetic-<N>[k|m])",
     )
     p.add_argument(
         "--data-path",
@@ -89,8 +90,8 @@ def _add_common(p: argparse.ArgumentParser, default_seeds: list[int]) -> None:
         "--cache-dir",
         type=Path,
         default=None,
-        help="where downloaded MovieLens releases are kept (default: the user cache dir, "
-        "or $BENCH_CACHE_DIR)",
+        help="where downloaded MovieLens releases and generated synthetic data are kept "
+        "(default: the user cache dir, or $BENCH_CACHE_DIR)",
     )
     p.add_argument(
         "--results",
@@ -203,6 +204,9 @@ def cmd_list(args) -> int:
             print(f"{name} (downloaded once from GroupLens, MD5-checked)")
         else:
             print(f"{name} (no fixed published checksum: download it yourself, use --data-path)")
+    for name in synthetic_names():
+        print(f"{name} (generated MovieLens-like data, seeded, cached once beside downloads)")
+    print("any size: synthetic-<N>[k|m], N ratings from 10k to 250m (e.g. synthetic-50k)")
     print("any MovieLens layout on disk: --data-path DIR (100K, 1M, 10M, 20M/25M/32M/latest)")
     return 0
 

@@ -3,6 +3,8 @@
 The embedded default is MovieLens ml-latest-small, vendored under ``datasets/``; the other
 releases of ``datasets/MANIFEST.json`` are downloaded once (``bench/download.py``), and a local
 copy of any MovieLens layout can be given by path (``bench/movielens.py`` reads the files).
+``synthetic-<N>`` names are generated MovieLens-like data, cached as a download is
+(``bench/synthetic.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "downloadable",
     "load_dataset",
     "read_ratings",
+    "synthetic_names",
     "verify_checksums",
 ]
 
@@ -120,6 +123,13 @@ def downloadable() -> list[str]:
     return sorted(k for k, v in load_manifest()["releases"].items() if "file" in v)
 
 
+def synthetic_names() -> list[str]:
+    """The documented synthetic datasets; any ``synthetic-<N>[k|m]`` (N ratings) loads too."""
+    from bench.synthetic import synthetic_names
+
+    return synthetic_names()
+
+
 def read_ratings(path: Path, scale: RatingScale | None = None) -> pd.DataFrame:
     """Read one MovieLens ratings file (``ratings.csv``, ``ratings.dat`` or ``u.data``),
     validate it and drop duplicate (user, movie) pairs, keeping each pair's latest rating."""
@@ -166,9 +176,14 @@ def load_dataset(
     base_url: str | None = None,
 ) -> Interactions:
     """Load ``name`` (embedded, or a release downloaded into ``cache_dir``), or the local copy of
-    any MovieLens layout at ``path``; ``base_url`` overrides the download server."""
+    any MovieLens layout at ``path``; ``base_url`` overrides the download server. A
+    ``synthetic-<N>`` name is generated once into ``cache_dir`` (``bench/synthetic.py``)."""
+    from bench import synthetic
+
     releases = load_manifest()["releases"]
     if path is None:
+        if synthetic.parse_size_name(name) is not None:
+            return synthetic.load(name, cache_dir=cache_dir)
         if name in EMBEDDED:
             path = EMBEDDED[name]
             verify_checksums(path)
@@ -178,7 +193,8 @@ def load_dataset(
             known = sorted(set(EMBEDDED) | set(downloadable()))
             raise BenchError(
                 f"unknown dataset '{name}'; available: {', '.join(known)} "
-                "(or --data-path DIR for a local MovieLens folder)"
+                "(or --data-path DIR for a local MovieLens folder), or generated: "
+                f"{', '.join(synthetic_names())}, synthetic-<N>[k|m] (N ratings)"
             )
     folder, layout = movielens.detect_layout(Path(path))
     if "ratings" in releases.get(name, {}):
