@@ -58,14 +58,22 @@ METRICS: dict[str, Metric] = {
 
 
 def hits_matrix(top: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
-    """``hits[u, r]``: is ``top[u, r]`` relevant for row u of ``relevant``? (-1 never is.)"""
+    """``hits[u, r]``: is ``top[u, r]`` relevant for row u of ``relevant``? (-1 never is.)
+
+    A sorted-key lookup (row * (n_items + 1) + item), so memory is O(top + relevant), never
+    O(users x items)."""
     n_rows = top.shape[0]
     if relevant.shape[0] != n_rows:
         raise ValueError("top and relevant must have one row per user")
-    dense = np.zeros((n_rows, relevant.shape[1] + 1), dtype=bool)  # last column: the -1 pad
+    width = np.int64(relevant.shape[1] + 1)  # items, plus the -1 pad mapped to n_items
     rel = relevant.tocoo()
-    dense[rel.row, rel.col] = True
-    return dense[np.arange(n_rows)[:, None], top]
+    keys = np.sort(rel.row.astype(np.int64) * width + rel.col)
+    if keys.size == 0:
+        return np.zeros(top.shape, dtype=bool)
+    items = np.where(top < 0, width - 1, top).astype(np.int64)
+    query = np.arange(n_rows, dtype=np.int64)[:, None] * width + items
+    at = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    return keys[at] == query
 
 
 def ranking_metrics(
