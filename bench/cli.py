@@ -22,6 +22,7 @@ from bench.protocol import PROTOCOLS
 from bench.registry import discover
 from bench.report import DEFAULT_REPORT, headline, write_report
 from bench.runner import Runner, plan
+from bench.scale import add_scale_parser
 from bench.store import DEFAULT_RESULTS, iter_records
 
 DEFAULT_SEEDS = (0, 1, 2)
@@ -380,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tune_parser(sub, seed_arg)
     add_similar_parser(sub)
+    add_scale_parser(sub)
 
     p = sub.add_parser(
         "report",

@@ -12,6 +12,7 @@ from bench.errors import BenchError
 from bench.evidence import clusters_section, figures_section, significance_section
 from bench.protocol import PROTOCOLS, RANKING_PROTOCOLS
 from bench.report_rating import rating_section
+from bench.report_scale import scale_section
 from bench.report_tuning import tuning_section
 from bench.store import atomic_write_bytes, iter_records, load_arrays
 
@@ -497,6 +498,9 @@ def build_report(results: Path, out: Path = DEFAULT_REPORT) -> str:
             ),
             "",
         ]
+    section = scale_section(results, figures_dir)
+    if section:
+        out += [section, ""]
     env = records[-1].get("environment", {})
     out += ["## Environment", "", ", ".join(f"{k}: {v}" for k, v in env.items()), ""]
     return "\n".join(out)
