@@ -10,25 +10,58 @@ in ``B`` (score 0) whatever the other items do, so the Gram matrix is built over
 with at least one train interaction only: exact, and it makes the filtered protocols
 (a few hundred items) instant. On ml-latest-small ``full`` (~9.5k active items) the float32
 Gram matrix plus its Cholesky factorisation and inverse (LAPACK ``potrf``/``potri``) take
-about 10 s on 2 cores and about 1.2 GB.
+about 10 s on 2 cores.
+
+Memory: one dense ``n x n`` float32 array for ``n`` modelled items. The Gram matrix is
+built from sparse products in blocks of item rows (never a dense user x item matrix), is
+factorised and inverted in place, and becomes ``B`` in place. Its square growth makes
+MovieLens-25M's ~59k items need about 14 GB, so ``fit`` estimates its need first and refuses
+(:class:`~bench.memory.MemoryBudgetError`) above the memory budget or ``max_memory_gb``,
+naming the largest ``max_items`` that fits: EASE restricted to the most popular items.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 import threadpoolctl
 from scipy.linalg import lapack
 
 from bench.errors import BenchError
+from bench.memory import MemoryBudgetError, check_memory, chunk_rows, gib, memory_budget
 from bench.protocol import TrainData
 from bench.registry import register
 from bench.search_space import Choice, Float
 from methods.base import Recommender
 
 SMALL = 2048  # below this many active items the inversion runs on one BLAS thread
-DENSE_COPIES = 3  # n x n float32 arrays alive at once: Gram/factor/inverse, B, a temporary
+DENSE_COPIES = 1  # n x n float32 arrays alive at once: Gram -> factor -> inverse -> B, in place
+BLOCK_BYTES = 256 * 2**20  # cap on the temporaries of one block of rows (Gram, symmetrising)
+MIRROR_ROWS = 1024  # rows per step of mirroring the inverse's triangle
+SPARSE_BYTES_PER_NNZ = 16  # X and its transpose, CSR float32 data + int32 indices each
+
+
+def need_bytes(n_items: int, nnz: int) -> int:
+    """Estimated peak bytes of fitting EASE on ``n_items`` items and ``nnz`` interactions:
+    the dense matrices, the sparse copies of ``X`` and one block's temporaries."""
+    square = n_items * n_items
+    return 4 * DENSE_COPIES * square + SPARSE_BYTES_PER_NNZ * nnz + min(BLOCK_BYTES, 16 * square)
+
+
+def items_that_fit(limit: int, nnz: int, n_items: int) -> int:
+    """The largest item count up to ``n_items`` whose :func:`need_bytes` (with ``nnz``
+    interactions, an upper bound) stays within ``limit`` bytes; 0 if none does."""
+    low, high = 0, n_items  # need_bytes(low) fits, or low == 0
+    while low < high:
+        mid = (low + high + 1) // 2
+        if need_bytes(mid, nnz) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 @register("ease")
@@ -40,9 +73,14 @@ class EASE(Recommender):
     l2 : the ridge weight lambda (500: the order of magnitude Steck reports for MovieLens;
         fixed a priori, not tuned on test data).
     feedback : which train ratings form the binary matrix: "all" or "liked".
-    max_memory_gb : refuse to fit (``BenchError``) when the dense item x item matrices
-        would need more than this; the estimate is ``4 * (3 n^2 + n_users n)`` bytes for
-        ``n`` items with train interactions.
+    max_items : keep only the ``max_items`` items with the most train interactions (ties:
+        lower index); the other items with interactions score ``-inf`` (not recommended)
+        and users' interactions with them are ignored. ``None`` keeps every item, which is
+        exact EASE; a cap makes its items^2 memory fit on large catalogues.
+    max_memory_gb : refuse to fit (``MemoryBudgetError``) when the estimate
+        (:func:`need_bytes`: ``4 n^2`` bytes for ``n`` modelled items, plus the sparse
+        matrices) exceeds this many GB; the harness's memory budget
+        (``--memory-budget``) is checked too, and the stricter of the two applies.
     seed : unused (the solution is deterministic); taken for the common interface.
     """
 
@@ -52,43 +90,77 @@ class EASE(Recommender):
         self,
         l2: float = 500.0,
         feedback: Literal["all", "liked"] = "all",
+        max_items: int | None = None,
         max_memory_gb: float = 8.0,
         seed: int = 0,
     ):
         self.l2 = l2
         self.feedback = feedback
+        self.max_items = max_items
         self.max_memory_gb = max_memory_gb
         self.seed = seed
 
     def fit(self, train: TrainData) -> EASE:
         if not self.l2 > 0:
             raise BenchError(f"ease: l2 must be positive, got {self.l2}")
+        if self.max_items is not None and int(self.max_items) < 1:
+            raise BenchError(f"ease: max_items must be at least 1 (or None), got {self.max_items}")
         X = train.binary(self.feedback)
-        active = np.flatnonzero(np.diff(X.tocsc().indptr) > 0)
+        counts = np.bincount(X.indices, minlength=train.n_items)
+        active = np.flatnonzero(counts > 0)
+        dropped = np.empty(0, dtype=np.int64)
+        if self.max_items is not None and len(active) > self.max_items:
+            by_popularity = active[np.argsort(-counts[active], kind="stable")]
+            active = np.sort(by_popularity[: int(self.max_items)])
+            dropped = np.sort(by_popularity[int(self.max_items) :])
         n = len(active)
-        need_gb = 4 * (DENSE_COPIES * n * n + train.n_users * n) / 1e9
-        if need_gb > self.max_memory_gb:
-            raise BenchError(
-                f"ease: {n} items with train interactions need about {need_gb:.1f} GB of dense "
-                f"item x item matrices, above max_memory_gb={self.max_memory_gb:g}; raise "
-                "max_memory_gb if the machine has the memory, or use a protocol that keeps "
-                "fewer items"
-            )
+        self._check_memory(n, int(counts[active].sum()), int(X.nnz))
+        t = time.perf_counter()
         X_active = X[:, active].tocsr()
-        gram = np.asarray(X_active.T @ X_active.toarray(), dtype=np.float32)
+        gram = _gram(X_active)
         gram[np.diag_indices(n)] += np.float32(self.l2)
+        self._timings = {"gram": time.perf_counter() - t}
+        t = time.perf_counter()
         self.active_ = active
+        self.dropped_ = dropped
         self.X_ = X_active
         # BLAS threads pay off only on large matrices: on a few hundred items their wake-up
         # costs more than the work (seconds instead of milliseconds when the cores are busy).
         with threadpoolctl.threadpool_limits(1 if n < SMALL else None, "blas"):
             self.B_ = self._closed_form(gram)
+        self._timings["solve"] = time.perf_counter() - t
         self.n_items_ = train.n_items
         return self
 
+    def _check_memory(self, n: int, nnz: int, nnz_all: int) -> None:
+        """Refuse before allocating when the estimate exceeds the budget or max_memory_gb."""
+        need = need_bytes(n, nnz)
+        own = int(self.max_memory_gb * 1e9)
+        limit = min(own, memory_budget())
+        if need <= limit:
+            return
+        fits = items_that_fit(limit, nnz_all, n)
+        fix = (
+            f"keep only the most popular items with --param ease.max_items={fits} (the "
+            f"largest count that fits)"
+            if fits > 0
+            else "use a protocol or dataset with fewer ratings"
+        )
+        what = f"ease on {n} items (a dense {n} x {n} float32 matrix)"
+        if own < memory_budget():
+            raise MemoryBudgetError(
+                f"{what} would need about {gib(need)}, over max_memory_gb="
+                f"{self.max_memory_gb:g} ({gib(own)}); {fix}, or raise --param "
+                "ease.max_memory_gb if the machine has the memory"
+            )
+        check_memory(need, what, fix)
+
     @staticmethod
     def _closed_form(gram: np.ndarray) -> np.ndarray:
-        """``B = -P / diag(P)`` column-wise, ``diag(B) = 0``, with ``P = gram^-1`` via Cholesky."""
+        """``B = -P / diag(P)`` column-wise, ``diag(B) = 0``, with ``P = gram^-1`` via Cholesky.
+
+        Works in ``gram``'s memory, which it overwrites and returns as ``B``.
+        """
         # gram is symmetric, so its transpose is the same matrix in the Fortran order LAPACK
         # works in: no copy is made and the factor and inverse overwrite it in place.
         factor, info = lapack.spotrf(gram.T, lower=False, overwrite_a=True, clean=False)
@@ -96,16 +168,43 @@ class EASE(Recommender):
             inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
         if info != 0:
             raise BenchError(f"ease: Cholesky inversion failed (LAPACK info {info})")
-        upper = np.triu(inverse)  # potri fills the upper triangle only
+        if not np.may_share_memory(inverse, gram):  # pragma: no cover - LAPACK copied
+            gram[...] = inverse.T
         del factor, inverse
-        upper += np.triu(upper, 1).T
-        diag = upper.diagonal().copy()
-        upper /= -diag[None, :]
-        upper[np.diag_indices_from(upper)] = 0.0
-        return upper
+        # potri filled the upper triangle of gram.T, i.e. the lower one of gram: mirror it
+        n = gram.shape[0]
+        step = max(1, min(MIRROR_ROWS, BLOCK_BYTES // max(4 * n, 1)))
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            gram[start:stop, stop:] = gram[stop:, start:stop].T
+            block = gram[start:stop, start:stop]
+            block[np.triu_indices(stop - start, 1)] = block.T[np.triu_indices(stop - start, 1)]
+        diag = gram.diagonal().copy()
+        gram /= -diag[None, :]
+        gram[np.diag_indices_from(gram)] = 0.0
+        return gram
 
     def score(self, users: np.ndarray) -> np.ndarray:
         self._check_fitted()
         out = np.zeros((len(users), self.n_items_), dtype=np.float32)
         out[:, self.active_] = self.X_[users] @ self.B_
+        out[:, self.dropped_] = -np.inf
         return out
+
+
+def _gram(X: sp.csr_matrix) -> np.ndarray:
+    """``X^T X`` as a dense float32 array, from sparse products over blocks of item rows.
+
+    Each entry is a co-occurrence count, an exact integer in float32, so the result does
+    not depend on how the blocks are cut.
+    """
+    n = X.shape[1]
+    Xt = X.T.tocsr()
+    gram = np.empty((n, n), dtype=np.float32)
+    # a block row: its dense copy (4 bytes per entry) and at most one sparse entry per
+    # column (float32 value + int32 index + the product's bookkeeping)
+    step = chunk_rows(16 * n, share=0.05, cap=max(1, BLOCK_BYTES // max(16 * n, 1)))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        gram[start:stop] = (Xt[start:stop] @ X).toarray()
+    return gram

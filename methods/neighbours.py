@@ -10,6 +10,15 @@ index. Movies none of them liked are not recommended (score ``-inf``).
 
 Weighted variant (``weighted=True``): score = sum over neighbours of similarity x rating
 (liked ratings only if ``liked_only``); movies no neighbour rated get ``-inf``.
+
+Scale: similarities and scores are computed in blocks of rows sized from the memory budget
+(:func:`bench.memory.chunk_rows`), so a call's temporaries stay bounded whatever the number
+of users asked for, and the users x users similarity matrix is never built (MovieLens-25M:
+162k users, over 200 GB in float64). The unit-length vectors (and, for sparse ones, their
+transpose) are prepared once per fit (:class:`UnitVectors`), not once per call.
+Similarities and scores stay float64: on ml-latest-small (split seed 0) float32
+similarities change the neighbours of a few users (1 of 610 for ``user-knn-weighted``, 4 to
+6 with 200 neighbours), and float32 scores reorder near-ties in the seed rule's top 100.
 """
 
 from __future__ import annotations
@@ -18,45 +27,106 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.errors import BenchError
+from bench.memory import chunk_rows, memory_budget
 from bench.protocol import TrainData
 from bench.registry import register
 from bench.search_space import Int
+from bench.topk import top_k
 from methods.base import Recommender
 
 # A tie-break offset below the smallest rating step (0.5 stars): rating + TIE * (1 + sim) / 2.
 TIE = 0.25
+# Share of the memory budget one block of rows may take (similarities, then scores).
+BLOCK_SHARE = 0.25
+# Bytes per (row, other user) of a block of similarities: the float64 dense row, the sparse
+# product it comes from (value + index), and top-k's comparison passes.
+SIM_BYTES = 32
+# Bytes per (row, item) of a block of weighted scores (two dense float64 temporaries and a
+# mask), and per gathered neighbour rating of the seed rule (value, item, row, tie-break).
+SCORE_BYTES, GATHER_BYTES = 24, 40
 
 
-def _unit_rows(vectors: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
-    if sp.issparse(vectors):
-        v = sp.csr_matrix(vectors, dtype=np.float64)
-        norms = np.sqrt(np.asarray(v.multiply(v).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        return sp.csr_matrix(sp.diags(1.0 / norms) @ v)
-    v = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return v / norms
+class UnitVectors:
+    """Rows scaled to unit length (float64), prepared once for repeated similarity queries.
+
+    Zero rows stay zero (similarity 0 to everyone). Sparse vectors also keep their
+    transpose in CSR form, which every sparse product with them needs.
+    """
+
+    def __init__(self, vectors: np.ndarray | sp.spmatrix):
+        if sp.issparse(vectors):
+            v = sp.csr_matrix(vectors, dtype=np.float64)
+            norms = np.sqrt(np.asarray(v.multiply(v).sum(axis=1)).ravel())
+            norms[norms == 0] = 1.0
+            self.rows = sp.csr_matrix(sp.diags(1.0 / norms) @ v)
+            self.columns = self.rows.T.tocsr()
+        else:
+            v = np.asarray(vectors, dtype=np.float64)
+            norms = np.linalg.norm(v, axis=1, keepdims=True)
+            norms[norms == 0] = 1.0
+            self.rows = v / norms
+            self.columns = self.rows.T
+
+    @property
+    def n(self) -> int:
+        return self.rows.shape[0]
+
+    def similarities(self, users: np.ndarray) -> np.ndarray:
+        """Cosine similarities ``[len(users), n]`` (dense float64) of ``users`` to everyone."""
+        sims = self.rows[users] @ self.columns
+        return sims.toarray() if sp.issparse(sims) else np.asarray(sims)
+
+
+def _blocks(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:
+    """Consecutive row ranges whose summed ``cost`` stays within ``limit`` (at least one row)."""
+    ends = np.cumsum(cost, dtype=np.float64)
+    out, start = [], 0
+    while start < len(cost):
+        base = ends[start - 1] if start else 0.0
+        stop = max(int(np.searchsorted(ends, base + limit, side="right")), start + 1)
+        out.append((start, stop))
+        start = stop
+    return out
 
 
 def nearest_users(
-    vectors: np.ndarray | sp.spmatrix, users: np.ndarray, n_neighbors: int
+    vectors: np.ndarray | sp.spmatrix | UnitVectors, users: np.ndarray, n_neighbors: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``n_neighbors`` most cosine-similar *other* users of each of ``users``.
 
     Returns ``(index, similarity)``, each ``[len(users), n]``, most similar first; equal
-    similarities are ordered by user index, so the result is deterministic.
+    similarities are ordered by user index, so the result is deterministic. ``vectors``
+    may be prepared once as :class:`UnitVectors`. Works through blocks of ``users`` whose
+    similarity rows fit a share of the memory budget.
     """
-    unit = _unit_rows(vectors)
-    sims = unit[users] @ unit.T
-    sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
-    sims[np.arange(len(users)), users] = -np.inf  # never your own neighbour
-    n = min(n_neighbors, sims.shape[1] - 1)
-    # exact: most similar first, equal similarities by user index (a partition would pick
-    # arbitrary members of a tie at the cut, e.g. among users with all-zero vectors)
-    order = np.lexsort((np.broadcast_to(np.arange(sims.shape[1]), sims.shape), -sims), axis=1)
-    idx = order[:, :n]
-    return idx, np.take_along_axis(sims, idx, axis=1)
+    unit = vectors if isinstance(vectors, UnitVectors) else UnitVectors(vectors)
+    users = np.asarray(users, dtype=np.int64)
+    n = max(min(int(n_neighbors), unit.n - 1), 0)
+    index = np.empty((len(users), n), dtype=np.int64)
+    similarity = np.empty((len(users), n), dtype=np.float64)
+    if n == 0:
+        return index, similarity
+    rows = chunk_rows(SIM_BYTES * unit.n, share=BLOCK_SHARE, cap=max(len(users), 1))
+    for start in range(0, len(users), rows):
+        block = users[start : start + rows]
+        sims = unit.similarities(block)
+        sims[np.arange(len(block)), block] = -np.inf  # never your own neighbour
+        # exact: most similar first, equal similarities by user index (a partition would
+        # pick arbitrary members of a tie at the cut, e.g. among users with all-zero
+        # vectors). Only the user itself is -inf and n < unit.n, so top_k never pads.
+        idx = top_k(sims, n)
+        index[start : start + len(block)] = idx
+        similarity[start : start + len(block)] = np.take_along_axis(sims, idx, axis=1)
+    return index, similarity
+
+
+def scoring_ratings(train: TrainData, liked_only: bool = True) -> sp.csr_matrix:
+    """The ratings neighbours contribute: every train rating, or liked ones only."""
+    ratings = train.matrix
+    if liked_only:
+        ratings = ratings.multiply(ratings >= train.like_threshold).tocsr()
+        ratings.eliminate_zeros()
+    return ratings
 
 
 def neighbour_scores(
@@ -65,28 +135,57 @@ def neighbour_scores(
     similarities: np.ndarray,
     weighted: bool = False,
     liked_only: bool = True,
+    ratings: sp.csr_matrix | None = None,
 ) -> np.ndarray:
-    """Scores ``[len(neighbours), n_items]`` (float64) from each row's neighbours' ratings."""
+    """Scores ``[len(neighbours), n_items]`` (float64) from each row's neighbours' ratings.
+
+    ``ratings`` is :func:`scoring_ratings` ``(train, liked_only)``, computed here unless
+    given. Rows are scored in blocks whose temporaries fit a share of the memory budget.
+    """
     n_rows, n = neighbours.shape
-    ratings = train.matrix
-    if liked_only:
-        ratings = ratings.multiply(ratings >= train.like_threshold).tocsr()
-        ratings.eliminate_zeros()
-    if weighted:
-        owner = np.repeat(np.arange(n_rows), n)
-        shape = (n_rows, train.n_users)
-        weights = sp.csr_matrix((similarities.ravel(), (owner, neighbours.ravel())), shape=shape)
-        linked = sp.csr_matrix((np.ones(owner.size), (owner, neighbours.ravel())), shape=shape)
-        rated = ratings.copy()
-        rated.data = np.ones_like(rated.data)
-        seen = (linked @ rated).toarray() > 0
-        return np.where(seen, (weights @ ratings).toarray(), -np.inf)
-    block = ratings[neighbours.ravel()].tocoo()  # row r = (user r // n, neighbour slot r % n)
-    owner = block.row // n
-    sim = similarities.ravel()[block.row]
+    if ratings is None:
+        ratings = scoring_ratings(train, liked_only)
     out = np.full((n_rows, train.n_items), -np.inf)
-    np.maximum.at(out, (owner, block.col), block.data + TIE * (1.0 + sim) / 2.0)
+    if n_rows == 0 or n == 0:
+        return out
+    limit = BLOCK_SHARE * memory_budget()
+    gathered = np.diff(ratings.indptr)[neighbours].sum(axis=1)
+    cost = GATHER_BYTES * gathered + (SCORE_BYTES * train.n_items if weighted else 0)
+    if weighted:  # the same pattern, all ones (shares the index arrays)
+        rated = sp.csr_matrix(
+            (np.ones_like(ratings.data), ratings.indices, ratings.indptr), shape=ratings.shape
+        )
+    for start, stop in _blocks(cost, limit):
+        nbrs, sims = neighbours[start:stop], similarities[start:stop]
+        if weighted:
+            out[start:stop] = _weighted(ratings, rated, nbrs, sims)
+        else:
+            _best_liked(out[start:stop], ratings, nbrs, sims)
     return out
+
+
+def _weighted(
+    ratings: sp.csr_matrix, rated: sp.csr_matrix, nbrs: np.ndarray, sims: np.ndarray
+) -> np.ndarray:
+    """Similarity-weighted sums of the neighbours' ratings; ``-inf`` where none rated."""
+    n_rows, n = nbrs.shape
+    owner = np.repeat(np.arange(n_rows), n)
+    shape = (n_rows, ratings.shape[0])
+    weights = sp.csr_matrix((sims.ravel(), (owner, nbrs.ravel())), shape=shape)
+    linked = sp.csr_matrix((np.ones(owner.size), (owner, nbrs.ravel())), shape=shape)
+    seen = (linked @ rated).toarray() > 0
+    return np.where(seen, (weights @ ratings).toarray(), -np.inf)
+
+
+def _best_liked(
+    out: np.ndarray, ratings: sp.csr_matrix, nbrs: np.ndarray, sims: np.ndarray
+) -> None:
+    """The seed rule into ``out`` (all ``-inf``): best rating, then neighbour similarity."""
+    n = nbrs.shape[1]
+    block = ratings[nbrs.ravel()].tocoo()  # row r = (user r // n, neighbour slot r % n)
+    owner = block.row // n
+    sim = sims.ravel()[block.row]
+    np.maximum.at(out, (owner, block.col), block.data + TIE * (1.0 + sim) / 2.0)
 
 
 class NeighbourRecommender(Recommender):
@@ -100,14 +199,18 @@ class NeighbourRecommender(Recommender):
             raise BenchError(f"n_neighbors must be at least 1, got {self.n_neighbors}")
         self.train_ = train
         self.vectors_ = self._user_vectors(train)
+        self.unit_ = UnitVectors(self.vectors_)
+        self.ratings_ = scoring_ratings(train, self.liked_only)
         self.n_items_ = train.n_items
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
         self._check_fitted()
         users = np.asarray(users)
-        idx, sims = nearest_users(self.vectors_, users, self.n_neighbors)
-        return neighbour_scores(self.train_, idx, sims, self.weighted, self.liked_only)
+        idx, sims = nearest_users(self.unit_, users, self.n_neighbors)
+        return neighbour_scores(
+            self.train_, idx, sims, self.weighted, self.liked_only, ratings=self.ratings_
+        )
 
 
 @register("user-knn")

@@ -1,9 +1,17 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
+from bench.memory import set_memory_budget
 from bench.protocol import TrainData
 from bench.topk import mask_scores, top_k
-from methods.neighbours import UserKNN, nearest_users, neighbour_scores
+from methods.neighbours import (
+    UnitVectors,
+    UserKNN,
+    UserKNNWeighted,
+    nearest_users,
+    neighbour_scores,
+)
 
 
 def train_data(dense: np.ndarray) -> TrainData:
@@ -85,3 +93,88 @@ def test_ties_at_the_cut_are_resolved_by_user_index():
     assert idx[0].tolist() == list(range(1, 11))
     assert idx[1].tolist() == [0, 1, 2, 3, 4, 5, 6, 8, 9, 10]
     assert (sims == 0).all()
+
+
+def test_every_other_user_is_a_neighbour_when_fewer_exist_than_asked():
+    idx, sims = nearest_users(np.zeros((4, 2)), np.array([2]), 10)
+    assert idx.tolist() == [[0, 1, 3]]  # never -1 padding, never the user itself
+    assert nearest_users(np.ones((1, 2)), np.array([0]), 5)[0].shape == (1, 0)
+
+
+def random_ratings(n_users: int = 300, n_items: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    stars = rng.integers(1, 11, (n_users, n_items)) / 2.0
+    return np.where(rng.random((n_users, n_items)) < 0.2, stars, 0.0)
+
+
+@pytest.fixture
+def tiny_budget():
+    """A memory budget that fits a few rows of 300 users' similarities at a time."""
+    set_memory_budget("100KB")
+    yield
+    set_memory_budget(None)
+
+
+@pytest.fixture
+def block_sizes(monkeypatch):
+    """The number of rows of every block of similarities computed."""
+    sizes: list[int] = []
+    compute = UnitVectors.similarities
+
+    def spy(self, users):
+        sizes.append(len(users))
+        return compute(self, users)
+
+    monkeypatch.setattr(UnitVectors, "similarities", spy)
+    return sizes
+
+
+def test_a_small_budget_splits_the_work_into_blocks_with_identical_results(block_sizes):
+    train = train_data(random_ratings())
+    ratings = train.matrix  # sparse rows: each similarity row is computed on its own
+    users = np.arange(300)
+    whole = nearest_users(ratings, users, 10)
+    seed_rule = neighbour_scores(train, *whole)
+    weighted = neighbour_scores(train, *whole, weighted=True, liked_only=False)
+    assert block_sizes == [300]
+
+    set_memory_budget("100KB")  # 25 KB per block: 3 rows of 300 float64 similarities
+    try:
+        blocked = nearest_users(ratings, users, 10)
+        blocked_seed_rule = neighbour_scores(train, *blocked)
+        blocked_weighted = neighbour_scores(train, *blocked, weighted=True, liked_only=False)
+    finally:
+        set_memory_budget(None)
+    assert max(block_sizes[1:]) < 300 and sum(block_sizes[1:]) == 300
+    for a, b in zip(whole, blocked, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(seed_rule, blocked_seed_rule)
+    np.testing.assert_array_equal(weighted, blocked_weighted)
+
+
+def test_dense_embeddings_in_blocks_choose_the_same_neighbours(tiny_budget):
+    vectors = np.random.default_rng(1).normal(size=(300, 8))
+    idx, sims = nearest_users(vectors, np.arange(300), 10)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    full = unit @ unit.T
+    np.fill_diagonal(full, -np.inf)
+    np.testing.assert_array_equal(idx, np.argsort(-full, axis=1, kind="stable")[:, :10])
+    np.testing.assert_allclose(sims, np.take_along_axis(full, idx, axis=1), atol=1e-12)
+
+
+def test_prepared_unit_vectors_give_the_same_neighbours_as_raw_ones():
+    ratings = sp.csr_matrix(random_ratings(seed=2))
+    users = np.array([5, 0, 299, 5])
+    raw = nearest_users(ratings, users, 7)
+    prepared = nearest_users(UnitVectors(ratings), users, 7)
+    for a, b in zip(raw, prepared, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cls", [UserKNN, UserKNNWeighted])
+def test_user_knn_scores_do_not_depend_on_the_budget(cls, tiny_budget):
+    train = train_data(random_ratings(seed=3))
+    users = np.arange(0, 300, 7)
+    blocked = cls().fit(train).score(users)
+    set_memory_budget(None)
+    np.testing.assert_array_equal(blocked, cls().fit(train).score(users))
