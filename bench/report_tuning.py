@@ -76,6 +76,14 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
     return lines
 
 
+def study_family(method: str) -> str:
+    """The registry family of a tuned method (``"?"`` when it is not registered)."""
+    from bench.registry import REGISTRY, discover
+
+    discover()
+    return REGISTRY[method].family if method in REGISTRY else "?"
+
+
 def _short(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
@@ -91,15 +99,20 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
         return []
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget, panels, narrowed = [], {}, {}
+    baseline_seconds = 0.0
     for (protocol, method), info in sorted(studies.items()):
         try:
             study = optuna.load_study(
                 study_name=info["study"], storage=open_storage(info["storage"], create=False)
             )
         except (FileNotFoundError, KeyError):
-            budget.append([protocol, method, "study not found", "-", "-", "-", "-"])
+            budget.append([protocol, method, "study not found", "-", "-", "-", "-", "-"])
             continue
-        states = [t.state.name for t in study.get_trials(deepcopy=False)]
+        trials = study.get_trials(deepcopy=False)
+        states = [t.state.name for t in trials]
+        seconds = sum(t.user_attrs.get("seconds") or 0.0 for t in trials)
+        if study_family(method) == "baseline":
+            baseline_seconds += seconds
         budget.append(
             [
                 protocol,
@@ -108,6 +121,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
                 str(states.count("PRUNED")),
                 str(states.count("FAIL")),
                 f"{100 * study.best_value:.2f}",
+                f"{seconds:.0f}",
                 " ".join(f"{k}={v}" for k, v in study.user_attrs.get("overrides", {}).items())
                 or "-",
             ]
@@ -128,6 +142,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
                 "pruned",
                 "failed",
                 "best validation recall@20 %",
+                "trial seconds",
                 "search space narrowed (--param)",
             ],
             tablefmt="github",
@@ -135,6 +150,14 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
         ),
         "",
     ]
+    if baseline_seconds:
+        lines += [
+            f"Tuning every baseline above took {baseline_seconds / 60:.1f} minutes of trials "
+            'in all (the sum of the "trial seconds" column, fit and validation of each '
+            "trial, as stored in the studies; one process, 2 CPU cores, possibly shared); "
+            "the target is under 30 minutes.",
+            "",
+        ]
     if panels:
         narrowed_note = "".join(
             f" The {method} study on {protocol} searched a narrowed space ({note}, "
