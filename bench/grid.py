@@ -21,15 +21,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bench.errors import BenchError
-from bench.memory import memory_budget, set_memory_budget
+from bench.memory import explicit_budget, memory_budget, set_memory_budget
 from bench.store import save_record
 
 _RUNNERS: dict[tuple, object] = {}  # per worker process: one runner (data, splits) per spec
 
 
-def compute_cell(spec: dict, job, params: dict, ident: dict, keep: bool, budget: int):
+def compute_cell(spec: dict, job, params: dict, ident: dict, keep: bool, budget: int | None):
     """Worker side: fit and evaluate one job; ``("ok", record, arrays)`` or ``("error",
-    message)`` (never raises, so one failure cannot cancel the other jobs)."""
+    message)`` (never raises, so one failure cannot cancel the other jobs). ``budget``:
+    the worker's memory budget in bytes (``None``: its own machine's default)."""
     from bench.registry import discover
     from bench.runner import Runner
 
@@ -85,6 +86,9 @@ def run_grid(runner, jobs: list, params: dict, n_jobs: int, scheduler: str | Non
         raise BenchError(f"--jobs must be a positive integer, got {n_jobs}")
     records: list = [None] * len(jobs)
     cells, where = [], []
+    # local processes share this machine's budget; cluster workers use their own machine's
+    # default unless a budget was given
+    budget = explicit_budget() if scheduler else memory_budget() // n_jobs
     for i, job in enumerate(jobs):
         job_params = runner._params(job, params)
         ident, stored = runner.prepare(job, job_params)
@@ -93,7 +97,7 @@ def run_grid(runner, jobs: list, params: dict, n_jobs: int, scheduler: str | Non
             records[i] = stored
             continue
         keep = runner._vector_seed is None or job.seed == runner._vector_seed
-        cells.append((runner.spec(), job, job_params, ident, keep, memory_budget()))
+        cells.append((runner.spec(), job, job_params, ident, keep, budget))
         where.append(i)
     results = _dask(cells, scheduler) if scheduler else _local(cells, n_jobs)
     failed = []

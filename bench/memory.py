@@ -35,9 +35,7 @@ def parse_size(text: str | int | float) -> int:
         return int(float(m[1]) / 100 * available_bytes())
     if m := re.fullmatch(r"(\d*\.\d+|\d+\.?\d*)\s*([kmgt]?)(i?b)?", value):
         number, unit = float(m[1]), m[2]
-        if number < 1 and not unit:
-            return int(number * available_bytes())
-        size = int(number * _UNITS[unit])
+        size = int(number * (available_bytes() if number < 1 and not unit else _UNITS[unit]))
         if size > 0:
             return size
     raise BenchError(
@@ -55,6 +53,13 @@ def set_memory_budget(size: str | int | None) -> None:
     """Fix the budget (bytes or a size string); ``None`` returns to the default."""
     global _budget
     _budget = None if size is None else parse_size(size)
+
+
+def explicit_budget() -> int | None:
+    """The budget if one was set (``set_memory_budget`` or the environment), else ``None``."""
+    if _budget is not None:
+        return _budget
+    return parse_size(os.environ[ENV]) if os.environ.get(ENV) else None
 
 
 def memory_budget() -> int:

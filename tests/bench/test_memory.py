@@ -1,0 +1,74 @@
+"""The memory budget: sizes as users write them, where the budget comes from, the refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import memory
+from bench.errors import BenchError
+from bench.memory import (
+    MemoryBudgetError,
+    check_memory,
+    chunk_rows,
+    explicit_budget,
+    memory_budget,
+    parse_size,
+    set_memory_budget,
+)
+
+
+@pytest.fixture(autouse=True)
+def fresh(monkeypatch):
+    monkeypatch.delenv(memory.ENV, raising=False)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * 2**30)
+    yield
+    set_memory_budget(None)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("8GB", 8 * 2**30),
+        ("512M", 512 * 2**20),
+        ("1.5g", int(1.5 * 2**30)),
+        ("4096", 4096),
+        ("25%", 4 * 2**30),
+        ("0.25", 4 * 2**30),
+        ("2 GiB", 2 * 2**30),
+    ],
+)
+def test_sizes_parse_as_users_write_them(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "-1GB", "0", "8XB", ""])
+def test_a_size_that_is_not_one_is_refused_with_examples(text):
+    with pytest.raises(BenchError, match="write e.g. 8GB, 512MB, 25%"):
+        parse_size(text)
+
+
+def test_the_budget_comes_from_the_cli_then_the_environment_then_the_default(monkeypatch):
+    assert memory_budget() == 8 * 2**30 and explicit_budget() is None  # half of 16 GiB
+    monkeypatch.setenv(memory.ENV, "2GB")
+    assert memory_budget() == explicit_budget() == 2 * 2**30
+    set_memory_budget("1GB")
+    assert memory_budget() == explicit_budget() == 2**30
+
+
+def test_over_the_budget_is_refused_naming_need_budget_and_fix():
+    set_memory_budget("1GB")
+    check_memory(2**29, "a small thing", "no fix needed")
+    with pytest.raises(MemoryBudgetError) as err:
+        check_memory(3 * 2**30, "a dense matrix", "use fewer items")
+    message = str(err.value)
+    assert "a dense matrix would need about 3.00 GiB" in message
+    assert "over the memory budget of 1.00 GiB" in message and "use fewer items" in message
+    assert "--memory-budget" in message
+
+
+def test_chunk_rows_fits_the_share_of_the_budget_and_makes_progress():
+    set_memory_budget("1MB")
+    assert chunk_rows(1024) == 1024
+    assert chunk_rows(1024, share=0.5) == 512
+    assert chunk_rows(1024, cap=10) == 10
+    assert chunk_rows(10 * 2**20) == 1
