@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 
 from bench.protocol import PROTOCOLS, apply_protocol
 from bench.runner import Job, Runner
-from bench.split import split_per_user
+from bench.split import split_per_user, user_key_order
 
 
 def test_per_user_proportions_round_half_up(movielens, split0):
@@ -44,3 +45,16 @@ def test_protocols_share_the_split(movielens, split0):
     s2 = apply_protocol(movielens, split0, PROTOCOLS["strategy2"])
     assert full.train.matrix.multiply(s2.test).nnz == 0
     assert s2.train.matrix.multiply(full.test).nnz == 0
+
+
+@pytest.mark.parametrize("n_users", [3, 610, 2**20, 2**31])
+def test_user_key_order_is_lexsort_even_for_keys_equal_in_their_leading_bits(n_users):
+    rng = np.random.default_rng(n_users)
+    users = np.sort(rng.integers(0, n_users, 5000)).astype(np.int32)
+    keys = rng.random(5000)
+    # plant near-ties (same leading bits, different last bits) and exact ties within users
+    keys[1::7] = keys[0:-1:7] + 2.0**-52
+    keys[2::11] = keys[3::11][: len(keys[2::11])]
+    users[1::7] = users[0:-1:7]
+    users.sort()
+    np.testing.assert_array_equal(user_key_order(keys, users, n_users), np.lexsort((keys, users)))
