@@ -71,6 +71,8 @@ def cmd_tune(args) -> int:
             check_task(entry, protocol)
             cells += [(method, protocol, seed) for seed in args.seeds]
     overrides = parse_params(args.param, args.methods)
+    for method in args.methods:  # a bad range fails now, not after earlier studies ran
+        tuning.restrict_space(method, get_method(method).cls.search_space, overrides[method])
     rows = []
     for method, protocol, seed in cells:
         name = tuning.study_name(args.dataset, protocol, method, seed, args.metric, args.k)

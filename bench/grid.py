@@ -32,7 +32,7 @@ def compute_cell(spec: dict, job, params: dict, ident: dict, keep: bool, budget:
     message)`` (never raises, so one failure cannot cancel the other jobs). ``budget``:
     the worker's memory budget in bytes (``None``: its own machine's default)."""
     from bench.registry import discover
-    from bench.runner import Runner
+    from bench.runner import Runner, config_hash
 
     try:
         set_memory_budget(budget)
@@ -40,13 +40,20 @@ def compute_cell(spec: dict, job, params: dict, ident: dict, keep: bool, budget:
         if key not in _RUNNERS:
             discover()
             _RUNNERS[key] = Runner(**spec, results=os.devnull)
-        record, arrays = _RUNNERS[key].compute(job, params, ident, keep)
+        runner = _RUNNERS[key]
+        if config_hash(runner.config(job, params, ident["tuning"])) != ident["config_hash"]:
+            return "error", (
+                "this worker's data or code differs from the driver's (another dataset copy, "
+                "split or project version gives another configuration hash); install the "
+                "same version and data on every worker"
+            )
+        record, arrays = runner.compute(job, params, ident, keep)
         return "ok", record, arrays
     except BenchError as exc:
         return "error", str(exc)
-    except Exception as exc:  # noqa: BLE001 - reported to the driver with its traceback
-        tail = traceback.format_exc(limit=-3).strip().splitlines()[-1]
-        return "error", f"{type(exc).__name__}: {exc} ({tail})"
+    except Exception as exc:  # noqa: BLE001 - reported to the driver with where it happened
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return "error", f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"
 
 
 def _local(cells: list[tuple], n_jobs: int) -> Iterator[tuple[int, tuple]]:
@@ -74,8 +81,9 @@ def _dask(cells: list[tuple], address: str) -> Iterator[tuple[int, tuple]]:
             client.submit(compute_cell, *cell, pure=False): i for i, cell in enumerate(cells)
         }
         for future, result in as_completed(futures, with_results=True, raise_errors=False):
-            if future.status == "error":
-                result = ("error", f"worker failed: {future.exception()}")
+            if future.status != "finished":  # raised outside compute_cell, or cancelled
+                cause = future.exception() if future.status == "error" else future.status
+                result = ("error", f"the Dask task {future.status}: {cause}")
             yield futures[future], result
 
 
@@ -100,17 +108,31 @@ def run_grid(runner, jobs: list, params: dict, n_jobs: int, scheduler: str | Non
         cells.append((runner.spec(), job, job_params, ident, keep, budget))
         where.append(i)
     results = _dask(cells, scheduler) if scheduler else _local(cells, n_jobs)
-    failed = []
-    bar = tqdm(results, total=len(cells), desc="jobs", unit="job", disable=None)
-    for c, outcome in bar:
+    failed, pending = [], set(range(len(cells)))
+    bar = tqdm(total=len(cells), desc="jobs", unit="job", disable=None)
+
+    def fail(c: int, message: str) -> None:
         job = jobs[where[c]]
-        if outcome[0] == "ok":
-            _, record, arrays = outcome
-            save_record(runner.results, record, {k: np.asarray(v) for k, v in arrays.items()})
-            records[where[c]] = record
-        else:
-            failed.append(f"{job.method} / {job.protocol} / seed {job.seed}: {outcome[1]}")
-            bar.write(f"failed: {failed[-1]}")
+        failed.append(f"{job.method} / {job.protocol} / seed {job.seed}: {message}")
+        bar.write(f"failed: {failed[-1]}")
+
+    try:
+        for c, outcome in results:
+            pending.discard(c)
+            bar.update(1)
+            if outcome[0] == "ok":
+                _, record, arrays = outcome
+                save_record(runner.results, record, {k: np.asarray(v) for k, v in arrays.items()})
+                records[where[c]] = record
+            else:
+                fail(c, outcome[1])
+    except BenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a worker died (e.g. killed out of memory)
+        for c in sorted(pending):
+            fail(c, f"not finished: the worker pool stopped ({type(exc).__name__}: {exc})")
+    finally:
+        bar.close()
     if failed:
         landed = sum(r is not None for r in records)
         raise BenchError(f"{len(failed)} job(s) failed ({landed} stored): " + "; ".join(failed))

@@ -21,6 +21,7 @@ DEFAULT_FRACTION = 0.5
 ENV = "BENCH_MEMORY_BUDGET"
 _UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _budget: int | None = None
+_default: int | None = None  # DEFAULT_FRACTION of the RAM available when first asked
 
 
 class MemoryBudgetError(BenchError):
@@ -28,16 +29,21 @@ class MemoryBudgetError(BenchError):
 
 
 def parse_size(text: str | int | float) -> int:
-    """Bytes from ``"8GB"``, ``"512M"``, ``"1.5g"``, a plain byte count, or a fraction of the
-    available RAM (``"0.25"`` or ``"25%"``)."""
+    """Bytes from ``"8GB"``, ``"512M"``, ``"1.5g"``, a whole number of bytes, or a fraction of
+    the available RAM (``"0.25"`` or ``"25%"``)."""
     value = str(text).strip().lower()
+    size = 0
     if m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", value):
-        return int(float(m[1]) / 100 * available_bytes())
-    if m := re.fullmatch(r"(\d*\.\d+|\d+\.?\d*)\s*([kmgt]?)(i?b)?", value):
-        number, unit = float(m[1]), m[2]
-        size = int(number * (available_bytes() if number < 1 and not unit else _UNITS[unit]))
-        if size > 0:
-            return size
+        size = int(float(m[1]) / 100 * available_bytes())
+    elif m := re.fullmatch(r"(\d*\.\d+|\d+\.?\d*)\s*([kmgt])(i?b)?|(\d+)\s*b?", value):
+        if m[4] is not None:  # a whole number of bytes
+            size = int(m[4])
+        else:
+            size = int(float(m[1]) * _UNITS[m[2]])
+    elif m := re.fullmatch(r"0?\.\d+", value):  # a fraction of the available RAM
+        size = int(float(value) * available_bytes())
+    if size > 0:
+        return size
     raise BenchError(
         f"memory budget {text!r} is not a size; write e.g. 8GB, 512MB, 25% or 0.25 "
         "(a fraction of the available RAM)"
@@ -50,9 +56,11 @@ def available_bytes() -> int:
 
 
 def set_memory_budget(size: str | int | None) -> None:
-    """Fix the budget (bytes or a size string); ``None`` returns to the default."""
-    global _budget
+    """Fix the budget (bytes or a size string); ``None`` returns to the default (measured
+    again when next asked)."""
+    global _budget, _default
     _budget = None if size is None else parse_size(size)
+    _default = None
 
 
 def explicit_budget() -> int | None:
@@ -68,7 +76,10 @@ def memory_budget() -> int:
         return _budget
     if os.environ.get(ENV):
         return parse_size(os.environ[ENV])
-    return int(DEFAULT_FRACTION * available_bytes())
+    global _default
+    if _default is None:
+        _default = int(DEFAULT_FRACTION * available_bytes())
+    return _default
 
 
 def gib(n: float) -> str:

@@ -316,29 +316,33 @@ class Runner:
                 "storage": storage,
             }
 
-    def prepare(self, job: Job, params: dict) -> tuple[dict, dict | None]:
-        """The record's identity (name, config and its hash) and the stored record with the
-        same configuration, if any (``None`` under ``force``)."""
+    def config(self, job: Job, params: dict, tuning: dict | None) -> dict:
+        """What identifies a result: dataset digest, protocol, method parameters, seed,
+        split hash, ks (and the tuning study and trial); its hash decides reuse."""
         data = self.protocol_data(job.protocol, job.seed)
-        method = make_method(job.method, params, job.seed)
-        tuning = self._tuning.get(job) if self.tuned else None
-        if tuning is not None:
-            name = f"{job.method}[tuned]"
-        else:
-            name = label(job.method, {k: v for k, v in params.items() if k != "seed"})
         config = {
             "dataset": self.dataset,
             "dataset_digest": self.data.digest,
             "protocol": data.protocol.as_dict(),
             "method": job.method,
-            "params": method.get_params(),
+            "params": make_method(job.method, params, job.seed).get_params(),
             "seed": job.seed,
             "split_hash": data.split_hash,
             "ks": list(self.ks),
         }
         if tuning is not None:
             config["tuning"] = {"study": tuning["study"], "trial": tuning["trial"]}
-        chash = config_hash(config)
+        return config
+
+    def prepare(self, job: Job, params: dict) -> tuple[dict, dict | None]:
+        """The record's identity (name, config hash, tuning) and the stored record with the
+        same configuration, if any (``None`` under ``force``)."""
+        tuning = self._tuning.get(job) if self.tuned else None
+        if tuning is not None:
+            name = f"{job.method}[tuned]"
+        else:
+            name = label(job.method, {k: v for k, v in params.items() if k != "seed"})
+        chash = config_hash(self.config(job, params, tuning))
         ident = {"name": name, "config_hash": chash, "tuning": tuning}
         stored = find_record(self.results, self.dataset, job.protocol, name, job.seed)
         if stored is not None and stored.get("config_hash") == chash and not self.force:

@@ -48,8 +48,32 @@ def split_per_user(data: Interactions, seed: int, train_fraction: float = TRAIN_
     return Split(seed=seed, train_mask=train_mask, hash=digest.hexdigest()[:16])
 
 
+CHUNK = 1 << 20  # ratings per cache-sized sort when the users are already grouped
+
+
 def user_key_order(keys: np.ndarray, users: np.ndarray, n_users: int) -> np.ndarray:
-    """``np.lexsort((keys, users))`` (by user, then key, then position), about 3x faster.
+    """``np.lexsort((keys, users))``: by user, then key, then position.
+
+    Interactions come sorted by user, so the order is the concatenation of the orders of
+    consecutive runs of whole users: sorting runs of about ``CHUNK`` ratings that fit the
+    CPU cache keeps the cost linear in the number of ratings (one global sort grows as
+    n log n and, past the cache, faster). Unsorted users take one global sort.
+    """
+    n = len(users)
+    if n <= CHUNK or np.any(users[1:] < users[:-1]):
+        return _composite_order(keys, users, n_users)
+    cuts = np.unique(np.searchsorted(users, users[::CHUNK], side="left"))
+    bounds = np.append(cuts, n)
+    return np.concatenate(
+        [
+            a + _composite_order(keys[a:b], users[a:b], n_users)
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+    )
+
+
+def _composite_order(keys: np.ndarray, users: np.ndarray, n_users: int) -> np.ndarray:
+    """``np.lexsort((keys, users))``, about 3x faster.
 
     One argsort of a 64-bit composite (user in the high bits, the key's leading bits below)
     replaces lexsort's two merge-sort passes; keys of one user that agree in those leading

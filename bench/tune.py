@@ -180,7 +180,8 @@ def restrict_space(method: str, space: dict, overrides: dict | None) -> tuple[di
         except ValueError:
             raise BenchError(f"--param {name}={value}: LOW and HIGH must be numbers") from None
         if not low_v <= high_v or (dist.log and low_v <= 0):
-            raise BenchError(f"--param {name}={value}: need 0 < LOW <= HIGH on a log scale")
+            need = "0 < LOW <= HIGH (a log scale)" if dist.log else "LOW <= HIGH"
+            raise BenchError(f"--param {name}={value}: need {need}")
         space[name] = replace(dist, low=low_v, high=high_v)
     return space, fixed
 

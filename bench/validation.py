@@ -77,18 +77,24 @@ def validation_metric(
     validation: Validation,
     k: int = 20,
     metric: str = "recall",
-    chunk_users: int = 4096,
+    chunk_users: int | None = None,
 ) -> float:
     """Mean ``metric@k`` (a fraction) of ``score(users)`` on the validation slice, with the
-    fit part's items masked and the protocol's candidates only, like the test evaluation."""
+    fit part's items masked and the protocol's candidates only, like the test evaluation
+    (and in user chunks sized from the memory budget like it, unless ``chunk_users``)."""
+    from bench.evaluate import chunk_size
+
     users = validation.users
     if len(users) == 0:
         return float("nan")
     fit = validation.fit_part
+    chunk_users = chunk_users or chunk_size(fit.n_items, len(users))
     values = []
     for i in range(0, len(users), chunk_users):
         chunk = users[i : i + chunk_users]
-        scores = np.asarray(score(chunk), dtype=np.float64)
+        scores = np.asarray(score(chunk))
+        if scores.dtype not in (np.float32, np.float64):  # float32 stays float32: same order
+            scores = scores.astype(np.float64)
         mask_scores(scores, chunk, fit.matrix, fit.candidates)
         per_user = ranking_metrics(top_k(scores, k), validation.relevant[chunk], (k,))
         values.append(per_user[f"{metric}@{k}"])

@@ -95,3 +95,15 @@ def test_bad_parallel_options_are_refused(tmp_path, capsys):
     assert "expected a positive integer" in capsys.readouterr().err
     with pytest.raises(BenchError, match="--jobs must be a positive integer"):
         Runner(results=tmp_path).run(plan(["popularity"], ["full"], [0]), n_jobs=-1)
+
+
+def test_a_worker_whose_data_differs_from_the_drivers_refuses_the_job(tmp_path):
+    from bench.grid import compute_cell
+
+    runner = Runner(results=tmp_path)
+    job = plan(["popularity"], ["strategy4"], [0])[0]
+    ident, _ = runner.prepare(job, {})
+    assert compute_cell(runner.spec(), job, {}, ident, True, None)[0] == "ok"
+    other = dict(ident, config_hash="0" * 16)  # as if the driver had other data or code
+    status, message = compute_cell(runner.spec(), job, {}, other, True, None)
+    assert status == "error" and "differs from the driver's" in message

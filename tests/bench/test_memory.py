@@ -21,6 +21,7 @@ from bench.memory import (
 def fresh(monkeypatch):
     monkeypatch.delenv(memory.ENV, raising=False)
     monkeypatch.setattr(memory, "available_bytes", lambda: 16 * 2**30)
+    set_memory_budget(None)
     yield
     set_memory_budget(None)
 
@@ -41,7 +42,7 @@ def test_sizes_parse_as_users_write_them(text, expected):
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["lots", "-1GB", "0", "8XB", ""])
+@pytest.mark.parametrize("text", ["lots", "-1GB", "0", "0%", "1.5", "8XB", ""])
 def test_a_size_that_is_not_one_is_refused_with_examples(text):
     with pytest.raises(BenchError, match="write e.g. 8GB, 512MB, 25%"):
         parse_size(text)
@@ -72,3 +73,9 @@ def test_chunk_rows_fits_the_share_of_the_budget_and_makes_progress():
     assert chunk_rows(1024, share=0.5) == 512
     assert chunk_rows(1024, cap=10) == 10
     assert chunk_rows(10 * 2**20) == 1
+
+
+def test_the_default_is_measured_once_not_at_every_call(monkeypatch):
+    first = memory_budget()
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**30)  # memory filled up since
+    assert memory_budget() == first

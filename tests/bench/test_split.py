@@ -58,3 +58,16 @@ def test_user_key_order_is_lexsort_even_for_keys_equal_in_their_leading_bits(n_u
     users[1::7] = users[0:-1:7]
     users.sort()
     np.testing.assert_array_equal(user_key_order(keys, users, n_users), np.lexsort((keys, users)))
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_user_key_order_by_runs_of_users_is_lexsort(monkeypatch, grouped):
+    from bench import split
+
+    monkeypatch.setattr(split, "CHUNK", 64)  # many runs on a small example
+    rng = np.random.default_rng(3)
+    users = rng.integers(0, 300, 5000).astype(np.int32)
+    if grouped:
+        users.sort()
+    keys = rng.random(5000)
+    np.testing.assert_array_equal(user_key_order(keys, users, 300), np.lexsort((keys, users)))

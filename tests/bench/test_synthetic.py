@@ -34,11 +34,14 @@ def medium():
 # --------------------------------------------------------------------- determinism and sizes
 
 
-def test_same_seed_gives_the_same_arrays_whatever_the_chunk_size(small):
-    again = generate(N, seed=0, chunk=synthetic.BLOCK)  # one block of users at a time
-    assert again.digest == small.digest
-    assert (again.n_users, again.n_items) == (small.n_users, small.n_items)
-    assert again.movies.equals(small.movies)
+def test_same_seed_gives_the_same_arrays_whatever_the_chunk_size():
+    n = 500_000  # about 3,250 users: four blocks of users, so chunks really differ
+    whole = generate(n, seed=0)
+    assert whole.n_users > 3 * synthetic.BLOCK
+    for chunk in (synthetic.BLOCK, 3 * synthetic.BLOCK):
+        again = generate(n, seed=0, chunk=chunk)
+        assert again.digest == whole.digest
+        assert again.movies.equals(whole.movies)
 
 
 def test_another_seed_gives_other_data(small):
