@@ -44,6 +44,30 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
         )
     if not rows:
         return []
+    verdicts, ahead = [], []
+    for protocol, method, *_ in rows:
+        if not method.startswith("strategy"):
+            continue
+        tuned = groups[(dataset, protocol, f"{method}{TUNED}")]
+        seeds = {r["seed"] for r in tuned}
+        best = max(
+            (
+                (_recall(runs), name)
+                for (d, p, name), runs in groups.items()
+                if d == dataset
+                and p == protocol
+                and runs[0].get("family") == "baseline"
+                and not name.endswith(TUNED)
+                and {r["seed"] for r in runs} >= seeds
+                for runs in [[r for r in runs if r["seed"] in seeds]]
+            ),
+            default=None,
+        )
+        if best is not None:
+            ahead.append(best[0] > _recall(tuned))
+            verdicts.append(
+                f"tuned {method} {_recall(tuned):.2f} vs {best[1]} {best[0]:.2f} on {protocol}"
+            )
     lines = [
         "### Defaults vs tuned (recall@20 on test)",
         "",
@@ -72,6 +96,15 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
         ),
         "",
     ]
+    if verdicts:
+        head = (
+            "Tuning does not close the gap: the best baseline at its defaults on the same "
+            "protocol and split seeds stays ahead of every tuned strategy"
+            if all(ahead)
+            else "Tuned strategies against the best baseline at its defaults on the same "
+            "protocol and split seeds"
+        )
+        lines += [head + " (" + "; ".join(verdicts) + ").", ""]
     lines += _study_lines(studies, dataset, out_dir, rel)
     return lines
 
@@ -159,10 +192,13 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
             "",
         ]
     if panels:
+        by_note: dict[str, list[str]] = {}
+        for (protocol, method), note in sorted(narrowed.items()):
+            by_note.setdefault(note, []).append(f"{method} on {protocol}")
         narrowed_note = "".join(
-            f" The {method} study on {protocol} searched a narrowed space ({note}, "
+            f" The studies of {', '.join(names)} searched a narrowed space ({note}, "
             "`bench tune --param`) to keep trials cheap; values outside it were not tried."
-            for (protocol, method), note in sorted(narrowed.items())
+            for note, names in by_note.items()
         )
         name = f"{dataset}-tuning-importance.png"
         importance_plot(panels, out_dir / name, "What mattered in the strategies' studies")
