@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from bench.memory import check_memory
 from bench.metrics import rmse
 from bench.protocol import TrainData
 from bench.registry import register
@@ -212,6 +213,13 @@ class _AutoRec(Recommender):
             )
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ValueError(f"{self.registered_name}: epochs, batch_size, patience must be >= 1")
+        # the dense reconstruction, and its transpose or torch copy while it is made
+        check_memory(
+            2 * 4 * train.n_users * train.n_items,
+            f"{self.registered_name}'s dense {train.n_users} x {train.n_items} float32 "
+            "reconstruction",
+            "use a protocol or dataset with fewer users or items",
+        )
         device = resolve_device(self.device)
         with _threads(device, CPU_THREADS):
             self._fit(train, device)

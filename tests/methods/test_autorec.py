@@ -193,3 +193,15 @@ def test_unfitted_and_invalid():
         AutoRec(by="movie", **TINY).fit(train)
     with pytest.raises(ValueError, match="epochs"):
         AutoRec(epochs=0).fit(train)
+
+
+def test_a_reconstruction_over_the_memory_budget_is_refused_before_training():
+    from bench.memory import MemoryBudgetError, set_memory_budget
+
+    train, _ = planted()  # 24 users x 16 items: 3 KB of float32 reconstructions
+    set_memory_budget("1KB")
+    try:
+        with pytest.raises(MemoryBudgetError, match="dense 24 x 16 float32 reconstruction"):
+            AutoRec(**TINY).fit(train)
+    finally:
+        set_memory_budget(None)
