@@ -12,7 +12,7 @@ from bench.errors import BenchError
 from bench.memory import chunk_rows
 from bench.metrics import DEFAULT_KS, coverage, mae, mean_popularity, ranking_metrics, rmse
 from bench.protocol import ProtocolData
-from bench.topk import mask_scores, top_k
+from bench.topk import as_scores, mask_scores, top_k
 
 
 @dataclass
@@ -41,9 +41,7 @@ def chunk_size(n_items: int, n_users: int) -> int:
 
 def recommend(method, data: ProtocolData, users: np.ndarray, k: int) -> np.ndarray:
     """Top-k lists of a fitted method for ``users``: scores, masking, top-k."""
-    scores = np.asarray(method.score(users))
-    if scores.dtype not in (np.float32, np.float64):  # float32 stays float32: same order
-        scores = scores.astype(np.float64)
+    scores = as_scores(method.score(users))
     if scores.shape != (len(users), data.train.n_items):
         raise ValueError(
             f"{type(method).__name__}.score returned shape {scores.shape}, "

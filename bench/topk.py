@@ -9,6 +9,13 @@ import torch
 from bench.errors import BenchError
 
 
+def as_scores(scores) -> np.ndarray:
+    """A method's scores as a float array to mask in place: float32 and float64 are kept
+    (ranking float32 values in float32 gives the same order), anything else becomes float64."""
+    scores = np.asarray(scores)
+    return scores if scores.dtype in (np.float32, np.float64) else scores.astype(np.float64)
+
+
 def mask_scores(
     scores: np.ndarray, users: np.ndarray, seen: sp.csr_matrix, candidates: np.ndarray
 ) -> np.ndarray:

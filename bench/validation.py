@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from bench.metrics import ranking_metrics
 from bench.protocol import TrainData
-from bench.topk import mask_scores, top_k
+from bench.topk import as_scores, mask_scores, top_k
 
 VALIDATION_FRACTION = 0.1
 VALIDATION_SEED_OFFSET = 104_729  # keeps the validation draw independent of the test split's
@@ -92,9 +92,7 @@ def validation_metric(
     values = []
     for i in range(0, len(users), chunk_users):
         chunk = users[i : i + chunk_users]
-        scores = np.asarray(score(chunk))
-        if scores.dtype not in (np.float32, np.float64):  # float32 stays float32: same order
-            scores = scores.astype(np.float64)
+        scores = as_scores(score(chunk))
         mask_scores(scores, chunk, fit.matrix, fit.candidates)
         per_user = ranking_metrics(top_k(scores, k), validation.relevant[chunk], (k,))
         values.append(per_user[f"{metric}@{k}"])

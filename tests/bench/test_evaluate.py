@@ -60,11 +60,11 @@ def test_a_bad_chunk_is_refused(full):
 
 
 def test_float32_scores_rank_like_their_float64_values(full):
-    class Float32Scores(Popularity):
+    class Float64Scores(Popularity):  # popularity's own scores are float32
         def score(self, users):
-            return super().score(users).astype(np.float32)
+            return super().score(users).astype(np.float64)
 
-    model = Float32Scores().fit(full.train)
+    model = Float64Scores().fit(full.train)
     top = recommend(model, full, full.eval_users[:5], 20)
     reference = recommend(Popularity().fit(full.train), full, full.eval_users[:5], 20)
     np.testing.assert_array_equal(top, reference)
