@@ -13,7 +13,7 @@ Speed: a row's input is sparse (ml-latest-small ``full``: 1.6% of the matrix), s
 layer is an ``embedding_bag`` sum over the row's ratings, and the explicit loss evaluates
 the output layer only at the observed entries of the batch (a gather and a row-wise dot),
 never the dense ``rows x inputs`` output. The implicit loss needs the dense output of the
-batch. Epochs are chosen on :func:`bench.validation.carve_validation`'s slice of the train
+batch. Epochs are chosen on :func:`bench.evaluation.validation.carve_validation`'s slice of the train
 ratings (RMSE of the held-out ratings for the explicit forms, recall@20 for the implicit
 ones), evaluated after every epoch because these networks overfit the many rarely rated
 movies within tens of epochs; the network is then refitted on the whole train split for the
@@ -35,14 +35,19 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from bench.evaluation.metrics import rmse
+from bench.evaluation.validation import (
+    EarlyStopping,
+    Validation,
+    carve_validation,
+    validation_metric,
+)
 from bench.memory import check_memory
-from bench.metrics import rmse
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Choice, Float, Int
-from bench.validation import EarlyStopping, Validation, carve_validation, validation_metric
 from methods.base import Recommender
 from methods.contrastive import resolve_device
+from methods.registry import register
+from methods.search_space import Choice, Float, Int
 
 # Torch threads while training on the CPU. A step is a few milliseconds of small gathers and
 # products: on the shared 2-core machine (load ~13) 20 steps of ``autorec`` took 17.7 s with

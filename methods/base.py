@@ -10,7 +10,7 @@ Rating methods (registered with ``tasks`` including "rating") also implement
 ``predict(users, items, timestamps=None)``: one predicted rating per (user, item) pair,
 vectorised; ``timestamps`` (of the rated events) matter only to sequence models.
 
-``search_space`` declares the ranges ``bench tune`` searches (see ``bench.search_space``).
+``search_space`` declares the ranges ``bench tune`` searches (see ``methods.search_space``).
 Iterative methods call ``self.report_epoch(epoch, value)`` with their validation metric
 after each evaluated epoch, so a tuner can prune a bad trial.
 """

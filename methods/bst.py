@@ -40,12 +40,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bench.errors import BenchError
+from bench.evaluation.validation import EarlyStopping, carve_validation
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Choice, Float, Int
-from bench.validation import EarlyStopping, carve_validation
 from methods.base import Recommender
 from methods.contrastive import resolve_device
+from methods.registry import register
+from methods.search_space import Choice, Float, Int
 
 PREDICT_CHUNK = 16_384  # pairs per forward pass in predict (memory, not results)
 

@@ -16,7 +16,7 @@ Movies with no code (no document; no train rating for ``collab-embed``) have sim
 to every movie and score ``-inf``; the hybrid knows a movie either part knows.
 
 Epochs are picked on the validation slice (recall@20 of these scores, see
-``bench.validation``; ``collab-embed`` can use its held-out RMSE instead, and
+``bench.evaluation.validation``; ``collab-embed`` can use its held-out RMSE instead, and
 ``patience=None`` trains a fixed number of epochs). The autoencoder never sees ratings, so
 its best epoch's codes are kept as they are; the embedding network is refitted on the
 whole train split for its best number of epochs.
@@ -45,12 +45,17 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bench.errors import BenchError
+from bench.evaluation.validation import (
+    EarlyStopping,
+    Validation,
+    carve_validation,
+    validation_metric,
+)
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Choice, Float, Int
-from bench.validation import EarlyStopping, Validation, carve_validation, validation_metric
 from methods.base import Recommender
 from methods.contrastive import resolve_device
+from methods.registry import register
+from methods.search_space import Choice, Float, Int
 
 NO_GENRES = "(no genres listed)"
 

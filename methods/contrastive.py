@@ -32,10 +32,10 @@ from tqdm.auto import tqdm
 
 from bench.errors import BenchError
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Float, Int
 from methods.neighbours import NeighbourRecommender
 from methods.pairs import PairIndex
+from methods.registry import register
+from methods.search_space import Float, Int
 
 # Encode every user, not just the batch's distinct ones, above this share of all users.
 # Measured on 2 CPU cores, 610 users, default sizes: a step costs about 20.1 ms encoding
@@ -347,7 +347,7 @@ class InfoNCERecommender(ContrastiveRecommender):
         in their negatives as much as in their positives).
 
     The seed's optimiser settings are kept so that the loss is the only change from the
-    triplet strategies. On the validation slice of :mod:`bench.validation` (strategy 1's
+    triplet strategies. On the validation slice of :mod:`bench.evaluation.validation` (strategy 1's
     protocol, split seed 0, recall@20 at epoch 20) they already lift the triplet loss's
     11.2% to 23.8%; lr 3e-4 or 1e-3, temperature 0.1 or no hard negative all land within
     23-25%, inside the metric's epoch-to-epoch noise of about a point, so none earned a

@@ -33,9 +33,9 @@ from scipy.linalg import lapack
 from bench.errors import BenchError
 from bench.memory import MemoryBudgetError, check_memory, chunk_rows, gib, memory_budget
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Choice, Float
 from methods.base import Recommender
+from methods.registry import register
+from methods.search_space import Choice, Float
 
 SMALL = 2048  # below this many active items the inversion runs on one BLAS thread
 DENSE_COPIES = 1  # n x n float32 arrays alive at once: Gram -> factor -> inverse -> B, in place

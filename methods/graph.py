@@ -10,7 +10,7 @@ with L2 on the batch's ego embeddings, full-graph propagation at every step as i
 papers; the contrastive variants add an InfoNCE term between two views of the batch's
 distinct users and items. Recommendation scores are dot products of final embeddings.
 
-Epochs are chosen on the validation slice (:mod:`bench.validation`): train on its fit part,
+Epochs are chosen on the validation slice (:mod:`bench.evaluation.validation`): train on its fit part,
 evaluate recall@20 every ``eval_every`` epochs, stop after ``patience`` evaluations without
 improvement, then refit from scratch on the whole train split for the best epoch count.
 
@@ -36,12 +36,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from bench.evaluation.validation import EarlyStopping, carve_validation, validation_metric
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Choice, Float, Int
-from bench.validation import EarlyStopping, carve_validation, validation_metric
 from methods.base import Recommender
 from methods.contrastive import _adam, resolve_device
+from methods.registry import register
+from methods.search_space import Choice, Float, Int
 
 # Torch threads while fitting on the CPU. Measured on the shared 2-core machine (other jobs
 # running): one sparse product of the ml-latest-small graph costs 2.4 ms of CPU on one

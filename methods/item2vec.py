@@ -34,9 +34,9 @@ from gensim.models import Word2Vec
 
 from bench.errors import BenchError
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Choice, Float, Int
 from methods.content import SimilarityRecommender
+from methods.registry import register
+from methods.search_space import Choice, Float, Int
 
 
 def liked_sentences(train: TrainData) -> list[list[str]]:

@@ -22,9 +22,9 @@ from implicit.utils import ParameterWarning
 
 from bench.errors import BenchError
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Choice, Int
 from methods.base import Recommender
+from methods.registry import register
+from methods.search_space import Choice, Int
 
 
 @register("item-knn")

@@ -19,9 +19,9 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Choice, Float, Int
 from methods.base import Recommender
+from methods.registry import register
+from methods.search_space import Choice, Float, Int
 
 
 class _ImplicitMF(Recommender):

@@ -27,12 +27,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.errors import BenchError
+from bench.evaluation.topk import top_k
 from bench.memory import chunk_rows, memory_budget
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Int
-from bench.topk import top_k
 from methods.base import Recommender
+from methods.registry import register
+from methods.search_space import Int
 
 # A tie-break offset below the smallest rating step (0.5 stars): rating + TIE * (1 + sim) / 2.
 TIE = 0.25

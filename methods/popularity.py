@@ -10,8 +10,8 @@ from typing import Literal
 import numpy as np
 
 from bench.protocol import TrainData
-from bench.registry import register
 from methods.base import Recommender
+from methods.registry import register
 
 
 @register("popularity")

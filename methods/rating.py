@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Float, Int
 from methods.base import Recommender
+from methods.registry import register
+from methods.search_space import Float, Int
 
 
 @register("global-mean", family="floor", tasks=("rating",))

@@ -16,9 +16,9 @@ from surprise import SVD as SurpriseSVD
 from surprise import Dataset, Reader
 
 from bench.protocol import TrainData
-from bench.registry import register
-from bench.search_space import Float, Int
 from methods.base import Recommender
+from methods.registry import register
+from methods.search_space import Float, Int
 
 
 @register("svd", tasks=("ranking", "rating"))

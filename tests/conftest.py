@@ -3,7 +3,7 @@
 import pytest
 
 from bench.data import load_dataset
-from bench.split import split_per_user
+from bench.protocol import split_per_user
 
 
 @pytest.fixture(scope="session")

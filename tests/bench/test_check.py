@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import bench.check
-from bench.check import compare, load_baseline
-from bench.cli import main
-from bench.metrics import METRICS
+import bench.running.check
+from bench.cli.main import main
+from bench.evaluation.metrics import METRICS
 from bench.protocol import PROTOCOLS
-from bench.registry import REGISTRY, discover
+from bench.running.check import compare, load_baseline
+from methods.registry import REGISTRY, discover
 
 COMMITTED = Path(__file__).resolve().parents[2] / "reports" / "baseline.json"
 
@@ -37,9 +37,9 @@ def generated(tmp_path_factory):
     """The tiny baseline written by ``check --update``, and the profile run it came from."""
     path = tmp_path_factory.mktemp("check") / "baseline.json"
     path.write_text(json.dumps(TINY))
-    run = bench.check.run_profile(TINY["profile"])
+    run = bench.running.check.run_profile(TINY["profile"])
     mp = pytest.MonkeyPatch()
-    mp.setattr(bench.check, "run_profile", lambda profile: run)
+    mp.setattr(bench.running.check, "run_profile", lambda profile: run)
     assert main(["check", "--baseline", str(path), "--update"]) == 0
     mp.undo()
     return json.loads(path.read_text()), run
@@ -48,7 +48,7 @@ def generated(tmp_path_factory):
 @pytest.fixture
 def same_run(monkeypatch, generated):
     """Reuse the module's profile run (deterministic, so rerunning would give the same)."""
-    monkeypatch.setattr(bench.check, "run_profile", lambda profile: generated[1])
+    monkeypatch.setattr(bench.running.check, "run_profile", lambda profile: generated[1])
 
 
 def write(tmp_path, data) -> str:
@@ -200,7 +200,7 @@ def test_nan_equals_nan_and_values_compare_absolutely():
 def test_committed_profile_covers_every_family_protocol_and_metric():
     data = load_baseline(COMMITTED)
     registry = discover()
-    jobs = bench.check.profile_jobs(data["profile"])
+    jobs = bench.running.check.profile_jobs(data["profile"])
     # bst (the one "sequence" method) takes a minute even for one epoch: its unit tests cover it
     families = {e.family for e in registry.values()} - {"sequence"}
     assert {registry[j.method].family for j, _, _ in jobs} == families

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.cli import main
+from bench.cli.main import main
 
 
 def run_cli(capsys, *argv):

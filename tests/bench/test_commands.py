@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bench.cli import main
+from bench.cli.main import main
 
 
 def test_tuned_without_a_study_names_the_command_and_writes_nothing(tmp_path, capsys):

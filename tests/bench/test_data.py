@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import movielens
 from bench.data import (
     DATASETS_DIR,
     Interactions,
     downloadable,
     load_dataset,
+    movielens,
     read_ratings,
     verify_checksums,
 )

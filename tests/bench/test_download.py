@@ -13,9 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench import download
-from bench.data import load_dataset
-from bench.download import fetch_release, load_manifest
+from bench.data import download, load_dataset
+from bench.data.download import fetch_release, load_manifest
 from bench.errors import BenchError
 
 RATINGS = "1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978301968\n2::661::2::9\n"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bench.errors import BenchError
-from bench.evaluate import MAX_CHUNK_USERS, chunk_size, evaluate, recommend
+from bench.evaluation.evaluate import MAX_CHUNK_USERS, chunk_size, evaluate, recommend
 from bench.memory import set_memory_budget
 from bench.protocol import PROTOCOLS, apply_protocol
 from methods.item_knn import ItemKNN

@@ -1,6 +1,6 @@
 import numpy as np
 
-from bench.figures import choose_clusters, embedding_map, recall_at_k_plot
+from bench.report.figures import choose_clusters, embedding_map, recall_at_k_plot
 
 
 def blobs(n_clusters: int, per: int = 40, dim: int = 10, seed: int = 0) -> np.ndarray:

@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 
 from bench.errors import BenchError
-from bench.metrics import coverage, hits_matrix, mean_popularity, ranking_metrics
+from bench.evaluation.metrics import coverage, hits_matrix, mean_popularity, ranking_metrics
 
 
 def relevant(rows: list[list[int]], n_items: int = 10) -> sp.csr_matrix:

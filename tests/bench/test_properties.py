@@ -16,11 +16,18 @@ from hypothesis.extra.numpy import arrays
 
 from bench.data import Interactions
 from bench.errors import BenchError
-from bench.evaluate import evaluate
-from bench.metrics import hits_matrix, ranking_metrics
-from bench.protocol import PROTOCOLS, Protocol, ProtocolData, TrainData, apply_protocol, kept_movies
-from bench.split import Split, split_per_user
-from bench.topk import mask_scores, top_k
+from bench.evaluation.evaluate import evaluate
+from bench.evaluation.metrics import hits_matrix, ranking_metrics
+from bench.evaluation.topk import mask_scores, top_k
+from bench.protocol import Split, split_per_user
+from bench.protocol.protocols import (
+    PROTOCOLS,
+    Protocol,
+    ProtocolData,
+    TrainData,
+    apply_protocol,
+    kept_movies,
+)
 from methods.base import Recommender
 
 FAST = settings(max_examples=50, deadline=None)

@@ -4,8 +4,8 @@ import pytest
 
 from bench.data import Interactions
 from bench.errors import BenchError
-from bench.protocol import PROTOCOLS, Protocol, apply_protocol, kept_movies
-from bench.split import Split
+from bench.protocol import Split
+from bench.protocol.protocols import PROTOCOLS, Protocol, apply_protocol, kept_movies
 
 SEED_TRAIN_SIZES = {
     "strategy1": 51_576,

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 import methods
-from bench.cli import main
-from bench.registry import REGISTRY, discover
+from bench.cli.main import main
+from methods.registry import REGISTRY, discover
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -1,8 +1,8 @@
 import pytest
 
 from bench.errors import BenchError
-from bench.report import SEED_TABLE, build_report
-from bench.store import save_record
+from bench.report.build import SEED_TABLE, build_report
+from bench.running.store import save_record
 
 
 def record(method, protocol, seed, recall20, family="baseline", **extra):

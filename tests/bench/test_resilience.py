@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
-from bench.runner import Runner, plan
-from bench.store import iter_records, load_arrays
+from bench.cli.main import main
+from bench.running.runner import Runner, plan
+from bench.running.store import iter_records, load_arrays
 
 ROOT = Path(__file__).resolve().parents[2]
 

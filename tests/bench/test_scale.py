@@ -5,11 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from bench import scale
 from bench.errors import BenchError
 from bench.memory import MemoryBudgetError
-from bench.registry import get_method
-from bench.report_scale import (
+from bench.report.scale import (
     exponents,
     growth_exponent,
     scale_figure,
@@ -17,6 +15,8 @@ from bench.report_scale import (
     summary_text,
     targets,
 )
+from bench.running import scale
+from methods.registry import get_method
 
 SIZES = ["synthetic-20k", "synthetic-50k"]
 

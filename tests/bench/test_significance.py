@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bench.significance import paired_test, paired_values, per_user_recall, recall_curve
+from bench.evaluation.significance import paired_test, paired_values, per_user_recall, recall_curve
 
 
 def arrays(hits: list[list[int]], n_relevant: list[int]) -> dict[str, np.ndarray]:

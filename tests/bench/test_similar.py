@@ -6,7 +6,7 @@ import pytest
 
 from bench.data import Interactions
 from bench.errors import BenchError
-from bench.similar import find_movie, side_by_side, similar_movies
+from bench.running.similar import find_movie, side_by_side, similar_movies
 
 MOVIES = pd.DataFrame(
     {

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from bench.protocol import PROTOCOLS, apply_protocol
-from bench.runner import Job, Runner
-from bench.split import split_per_user, user_key_order
+from bench.protocol.split import split_per_user, user_key_order
+from bench.running.runner import Job, Runner
 
 
 def test_per_user_proportions_round_half_up(movielens, split0):
@@ -62,7 +62,7 @@ def test_user_key_order_is_lexsort_even_for_keys_equal_in_their_leading_bits(n_u
 
 @pytest.mark.parametrize("grouped", [True, False])
 def test_user_key_order_by_runs_of_users_is_lexsort(monkeypatch, grouped):
-    from bench import split
+    from bench.protocol import split
 
     monkeypatch.setattr(split, "CHUNK", 64)  # many runs on a small example
     rng = np.random.default_rng(3)

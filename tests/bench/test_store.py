@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from bench.store import iter_records, load_arrays, record_path, save_record
+from bench.running.store import iter_records, load_arrays, record_path, save_record
 
 
 def record(**kw):

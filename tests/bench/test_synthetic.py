@@ -10,13 +10,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bench import data as data_module
-from bench import synthetic
-from bench.data import load_dataset
+from bench.data import load_dataset, synthetic
+from bench.data import loading as data_module
+from bench.data.synthetic import generate, parse_size_name, plan, sizes
 from bench.errors import BenchError
-from bench.protocol import PROTOCOLS, apply_protocol
-from bench.split import split_per_user
-from bench.synthetic import generate, parse_size_name, plan, sizes
+from bench.protocol import PROTOCOLS, apply_protocol, split_per_user
 
 N = 50_000
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from bench.errors import BenchError
-from bench.topk import mask_scores, top_k
+from bench.evaluation.topk import mask_scores, top_k
 
 
 def reference_top_k(scores: np.ndarray, k: int) -> np.ndarray:

@@ -15,14 +15,11 @@ import pytest
 import scipy.sparse as sp
 from optuna.trial import TrialState
 
-from bench import tune as tune_module
 from bench.data import Interactions
 from bench.errors import BenchError
-from bench.protocol import PROTOCOLS, TrainData, apply_protocol
-from bench.registry import REGISTRY, discover, register
-from bench.search_space import Choice, Float, Int
-from bench.split import split_per_user
-from bench.tune import (
+from bench.protocol import PROTOCOLS, TrainData, apply_protocol, split_per_user
+from bench.running import tune as tune_module
+from bench.running.tune import (
     best_trial,
     default_storage,
     importances,
@@ -34,6 +31,8 @@ from bench.tune import (
     tune_command,
 )
 from methods.base import Recommender
+from methods.registry import REGISTRY, discover, register
+from methods.search_space import Choice, Float, Int
 
 TUNED = {
     "als": {"factors", "regularization", "alpha", "iterations", "feedback"},

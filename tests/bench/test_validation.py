@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from bench.evaluation.validation import EarlyStopping, carve_validation, validation_metric
 from bench.protocol import PROTOCOLS, apply_protocol
-from bench.validation import EarlyStopping, carve_validation, validation_metric
 
 
 def test_validation_is_a_per_user_share_of_train_never_test(movielens, split0):

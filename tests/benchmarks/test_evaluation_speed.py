@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from bench.evaluate import recommend
-from bench.metrics import DEFAULT_KS, hits_matrix, ranking_metrics
-from bench.runner import make_method
-from bench.topk import mask_scores, top_k
+from bench.evaluation.evaluate import recommend
+from bench.evaluation.metrics import DEFAULT_KS, hits_matrix, ranking_metrics
+from bench.evaluation.topk import mask_scores, top_k
+from bench.running.runner import make_method
 
 KMAX = max(DEFAULT_KS)
 # (method, protocol): ALS over the whole catalogue (9,724 items), EASE over strategy 1's

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bench.registry import get_method
 from methods.pairs import PairIndex
+from methods.registry import get_method
 
 STRATEGIES = ["strategy1", "strategy2", "strategy3", "strategy4"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.runner import make_method
+from bench.running.runner import make_method
 from methods.contrastive import _adam
 from methods.pairs import PairIndex
 

@@ -9,7 +9,6 @@ import scipy.sparse as sp
 import torch
 
 from bench.protocol import TrainData
-from bench.registry import discover
 from methods.autorec import (
     AutoEncoder,
     AutoRec,
@@ -21,6 +20,7 @@ from methods.autorec import (
     training_loss,
 )
 from methods.base import NotFittedError
+from methods.registry import discover
 
 TINY = dict(batch_size=8, epochs=30, patience=30, device="cpu")
 GROUP, BLOCK = 12, 8  # users per group, items per block

@@ -9,14 +9,13 @@ import scipy.sparse as sp
 
 from bench.data import load_dataset
 from bench.errors import BenchError
-from bench.evaluate import evaluate
-from bench.protocol import PROTOCOLS, TrainData, apply_protocol
-from bench.registry import discover
-from bench.split import split_per_user
+from bench.evaluation.evaluate import evaluate
+from bench.protocol import PROTOCOLS, TrainData, apply_protocol, split_per_user
 from methods.base import NotFittedError, Recommender
 from methods.ease import EASE
 from methods.item_knn import ItemKNN
 from methods.popularity import Popularity
+from methods.registry import discover
 from methods.svd import SVD
 
 BASELINES = ["popularity", "item-knn", "als", "bpr", "svd", "ease"]

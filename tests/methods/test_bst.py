@@ -9,9 +9,9 @@ import scipy.sparse as sp
 
 from bench.errors import BenchError
 from bench.protocol import TrainData
-from bench.registry import discover
 from methods.base import NotFittedError
 from methods.bst import BST, history_windows
+from methods.registry import discover
 
 TINY = dict(dim=8, heads=2, layers=1, hidden=(16,), batch_size=32, epochs=3, device="cpu")
 

@@ -7,10 +7,10 @@ import scipy.sparse as sp
 
 from bench.errors import BenchError
 from bench.protocol import TrainData
-from bench.search_space import Choice
 from methods.base import NotFittedError
 from methods.content import CollabEmbed, ContentTags, Hybrid, movie_documents
 from methods.item2vec import Item2Vec
+from methods.search_space import Choice
 
 GENRES = ["Drama", "Drama", "Drama", "Drama", "Comedy|Romance", "(no genres listed)"]
 TAGS = [  # (movie, tag): "classic" everywhere, "time travel" on movies 0 and 3 only

@@ -12,7 +12,6 @@ import torch
 
 from bench.errors import BenchError
 from bench.protocol import TrainData
-from bench.registry import discover
 from methods import contrastive
 from methods.base import NotFittedError
 from methods.contrastive import (
@@ -30,6 +29,7 @@ from methods.contrastive import (
     info_nce,
 )
 from methods.pairs import PairIndex
+from methods.registry import discover
 
 SMALL = dict(embedding_dim=32, hidden_dim=32, latent_dim=16, batch_size=64, device="cpu")
 
@@ -400,8 +400,7 @@ def test_cuda_training_matches_cpu_closely():
 @pytest.mark.slow
 def test_movielens_strategy1_full_training():
     from bench.data import load_dataset
-    from bench.protocol import PROTOCOLS, apply_protocol
-    from bench.split import split_per_user
+    from bench.protocol import PROTOCOLS, apply_protocol, split_per_user
 
     data = load_dataset()
     train = apply_protocol(data, split_per_user(data, 0), PROTOCOLS["strategy1"]).train

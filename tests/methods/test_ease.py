@@ -119,7 +119,7 @@ def test_the_estimate_grows_with_the_square_of_the_items():
 
 
 def test_the_cli_refuses_ease_over_a_small_budget_and_writes_no_record(tmp_path, capsys):
-    from bench.cli import main
+    from bench.cli.main import main
     from bench.memory import set_memory_budget
 
     results = tmp_path / "results"

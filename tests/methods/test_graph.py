@@ -9,7 +9,6 @@ import scipy.sparse as sp
 import torch
 
 from bench.protocol import TrainData
-from bench.registry import discover
 from methods.base import NotFittedError
 from methods.graph import (
     Graph,
@@ -21,6 +20,7 @@ from methods.graph import (
     normalized_adjacency,
     propagate,
 )
+from methods.registry import discover
 
 GRAPH_METHODS = ["lightgcn", "sgl", "simgcl", "xsimgcl"]
 GROUP, BLOCK = 16, 40  # users per group, items per block

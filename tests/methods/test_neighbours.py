@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from bench.evaluation.topk import mask_scores, top_k
 from bench.memory import set_memory_budget
 from bench.protocol import TrainData
-from bench.topk import mask_scores, top_k
 from methods.neighbours import (
     UnitVectors,
     UserKNN,

@@ -9,9 +9,9 @@ import scipy.sparse as sp
 from surprise import BaselineOnly, Dataset, Reader
 
 from bench.protocol import TrainData
-from bench.registry import discover
 from methods.base import NotFittedError
 from methods.rating import Bias, GlobalMean
+from methods.registry import discover
 
 # 3 users x 4 items, 0 = unrated; item 3 has no rating at all.
 TABLE = np.array(

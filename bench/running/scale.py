@@ -2,7 +2,7 @@
 
 For every dataset size (``synthetic-1m``, ``-5m``, ``-25m`` by default) and method, a fresh
 Python process runs the harness's own pipeline, load -> split -> filter (the protocol) -> fit ->
-score -> metrics (``bench.evaluate.evaluate``), and reports the seconds of each stage and its
+score -> metrics (``bench.evaluation.evaluate.evaluate``), and reports the seconds of each stage and its
 own peak resident memory, so one cell's memory cannot hide in another's. A method that refuses
 (a ``BenchError`` such as ``MemoryBudgetError``) is recorded as refused with its message; a
 worker that crashes, is killed or runs out of time is recorded as such; the others go on.
@@ -10,7 +10,7 @@ worker that crashes, is killed or runs out of time is recorded as such; the othe
 Results are merged per (size, method) into ``<results>/scale/scale.json`` (atomic, locked), so
 running one size later keeps the others; ``bench/report_scale.py`` turns them into tables,
 growth exponents, targets and a log-log figure. The worker entry point is
-``python -m bench.scale --worker SPEC --out FILE``; ``python -m bench.scale`` without
+``python -m bench.running.scale --worker SPEC --out FILE``; ``python -m bench.running.scale`` without
 ``--worker`` is the same as ``python -m bench scale``.
 """
 
@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.metrics import DEFAULT_KS
+from bench.evaluation.metrics import DEFAULT_KS
 from bench.protocol import RANKING_PROTOCOLS
-from bench.store import DEFAULT_RESULTS, atomic_write_bytes, record_lock
+from bench.running.store import DEFAULT_RESULTS, atomic_write_bytes, record_lock
 
 STAGES = ("load", "split", "filter", "fit", "score", "metrics")
 DEFAULT_SIZES = ("synthetic-1m", "synthetic-5m", "synthetic-25m")
@@ -42,7 +42,7 @@ DEFAULT_METHODS = ("popularity", "item-knn", "als", "strategy1")
 SCALE_EPOCHS = 1
 SCALE_FILE = Path("scale") / "scale.json"
 DEFAULT_FIGURES = Path("reports") / "figures"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- the worker: one (size, method) cell in its own process ---------------------------------
@@ -82,11 +82,10 @@ def run_cell(spec: dict, progress: Path | None = None) -> dict:
     it finished.
     """
     from bench.data import load_dataset
-    from bench.evaluate import evaluate
+    from bench.evaluation.evaluate import evaluate
     from bench.memory import MemoryBudgetError, memory_budget, set_memory_budget
-    from bench.protocol import apply_protocol, get_protocol
-    from bench.runner import make_method
-    from bench.split import split_per_user
+    from bench.protocol import apply_protocol, get_protocol, split_per_user
+    from bench.running.runner import make_method
 
     out: dict = {"status": "running", "error": None, "seconds": {}, "rss_after": {}}
 
@@ -142,7 +141,7 @@ def run_cell(spec: dict, progress: Path | None = None) -> dict:
 
 
 def _worker_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.scale --worker")
+    p = argparse.ArgumentParser(prog="python -m bench.running.scale --worker")
     p.add_argument("--worker", required=True, help="the cell's spec, as JSON")
     p.add_argument("--out", type=Path, required=True, help="where the result JSON goes")
     args = p.parse_args(argv)
@@ -177,7 +176,15 @@ def measure(spec: dict, timeout: float | None = None, isolate: bool = True) -> d
             set_memory_budget(None)  # the cell's budget must not outlive it in this process
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         out = Path(tmp) / "cell.json"
-        cmd = [sys.executable, "-m", "bench.scale", "--worker", json.dumps(spec), "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.running.scale",
+            "--worker",
+            json.dumps(spec),
+            "--out",
+            str(out),
+        ]
         env = os.environ | {
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         }
@@ -208,7 +215,7 @@ def machine() -> dict:
     """The machine a measurement ran on: cores, RAM, CPU model, load when it started."""
     import psutil
 
-    from bench.runner import git_commit
+    from bench.running.runner import git_commit
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -289,8 +296,7 @@ def merge_entries(results: Path, new: list[dict]) -> list[dict]:
 
 def check_size(name: str) -> None:
     """Refuse a dataset name that cannot be loaded, before any worker starts."""
-    from bench import synthetic
-    from bench.data import EMBEDDED, downloadable
+    from bench.data import EMBEDDED, downloadable, synthetic
 
     if synthetic.parse_size_name(name) is not None:  # a malformed synthetic name raises
         return
@@ -307,9 +313,9 @@ def scale_params(methods: list[str], items: list[str], seed: int) -> tuple[dict,
     """Per-method parameters: the ``--param`` overrides, plus ``epochs=SCALE_EPOCHS`` for
     contrastive methods that were not given an epoch count. Returns ``(params, defaults)``,
     ``defaults`` naming what the scale run set on its own. Fails on a bad parameter."""
-    from bench.cli import parse_params
-    from bench.registry import get_method
-    from bench.runner import make_method
+    from bench.cli.main import parse_params
+    from bench.running.runner import make_method
+    from methods.registry import get_method
 
     params = parse_params(items, methods)
     defaults: dict[str, dict] = {m: {} for m in methods}
@@ -339,8 +345,8 @@ def run_scale(
     from tqdm.auto import tqdm
 
     from bench.memory import parse_size
-    from bench.registry import get_method
-    from bench.runner import check_task, label
+    from bench.running.runner import check_task, label
+    from methods.registry import get_method
 
     if not sizes or not methods:
         raise BenchError("give at least one size and one method")
@@ -493,7 +499,7 @@ def add_scale_parser(sub) -> None:
 
 
 def cmd_scale(args) -> int:
-    from bench.report_scale import scale_figure, summary_text
+    from bench.report.scale import scale_figure, summary_text
 
     if args.timeout is not None and args.timeout <= 0:
         raise BenchError(f"--timeout must be a positive number of seconds, got {args.timeout}")
@@ -521,7 +527,7 @@ def cmd_scale(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.scale``: the worker (``--worker``), else the ``scale`` command."""
+    """``python -m bench.running.scale``: the worker (``--worker``), else the ``scale`` command."""
     argv = sys.argv[1:] if argv is None else argv
     if "--worker" in argv:
         return _worker_main(argv)

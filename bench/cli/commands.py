@@ -9,9 +9,9 @@ from tabulate import tabulate
 
 from bench.data import DEFAULT_DATASET
 from bench.errors import BenchError
-from bench.registry import get_method
-from bench.runner import Runner, check_task, default_protocols
-from bench.store import DEFAULT_RESULTS
+from bench.running.runner import Runner, check_task, default_protocols
+from bench.running.store import DEFAULT_RESULTS
+from methods.registry import get_method
 
 
 def add_tune_parser(sub, seed_arg) -> None:
@@ -52,8 +52,8 @@ def add_tune_parser(sub, seed_arg) -> None:
 
 
 def cmd_tune(args) -> int:
-    from bench import tune as tuning
-    from bench.cli import parse_params
+    from bench.cli.main import parse_params
+    from bench.running import tune as tuning
 
     n_trials = tuning.DEFAULT_TRIALS if args.trials is None else args.trials
     if n_trials < 1 or args.jobs < 1 or args.k < 1:
@@ -125,7 +125,7 @@ def add_similar_parser(sub) -> None:
 
 def cmd_similar(args) -> int:
     from bench.data import load_dataset
-    from bench.similar import similar_movies
+    from bench.running.similar import similar_movies
 
     if args.k < 1:
         raise BenchError(f"-k must be a positive integer, got {args.k}")

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from bench.errors import BenchError
 from bench.memory import explicit_budget, memory_budget, set_memory_budget
-from bench.store import save_record
+from bench.running.store import save_record
 
 _RUNNERS: dict[tuple, object] = {}  # per worker process: one runner (data, splits) per spec
 
@@ -31,8 +31,8 @@ def compute_cell(spec: dict, job, params: dict, ident: dict, keep: bool, budget:
     """Worker side: fit and evaluate one job; ``("ok", record, arrays)`` or ``("error",
     message)`` (never raises, so one failure cannot cancel the other jobs). ``budget``:
     the worker's memory budget in bytes (``None``: its own machine's default)."""
-    from bench.registry import discover
-    from bench.runner import Runner, config_hash
+    from bench.running.runner import Runner, config_hash
+    from methods.registry import discover
 
     try:
         set_memory_budget(budget)

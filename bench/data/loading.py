@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from bench import movielens
-from bench.download import fetch_release, load_manifest
+from bench.data import movielens
+from bench.data.download import fetch_release, load_manifest
+from bench.data.interactions import Interactions, empty_tags
+from bench.data.movielens import RATING_COLUMNS, RatingScale
 from bench.errors import BenchError
-from bench.movielens import RATING_COLUMNS, RatingScale
 
-DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+DATASETS_DIR = Path(__file__).resolve().parents[2] / "datasets"
 DEFAULT_DATASET = "ml-latest-small"
 EMBEDDED = {"ml-latest-small": DATASETS_DIR / "ml-latest-small"}
-TAG_FRAME_DTYPES = {"user": "int32", "item": "int32", "tag": str, "timestamp": "int64"}
 
 __all__ = [
     "DATASETS_DIR",
@@ -41,58 +38,6 @@ __all__ = [
     "synthetic_names",
     "verify_checksums",
 ]
-
-
-def empty_tags() -> pd.DataFrame:
-    """A tags frame with no rows: columns user, item (int32 indices), tag, timestamp."""
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in TAG_FRAME_DTYPES.items()})
-
-
-@dataclass(frozen=True, eq=False)
-class Interactions:
-    """All ratings of a dataset, sorted by (user, item), with contiguous indices.
-
-    ``user_ids[u]`` / ``item_ids[i]`` give back the raw ids of index ``u`` / ``i``.
-    """
-
-    name: str
-    users: np.ndarray  # int32, index into user_ids
-    items: np.ndarray  # int32, index into item_ids
-    ratings: np.ndarray  # float32
-    timestamps: np.ndarray  # int64
-    user_ids: np.ndarray
-    item_ids: np.ndarray
-    movies: pd.DataFrame = field(repr=False)  # indexed by item index: movieId, title, genres
-    # user, item (indices), tag, timestamp; only tags of rated (user, movie)s; not in the digest
-    tags: pd.DataFrame = field(default_factory=empty_tags, repr=False)
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
-
-    def __len__(self) -> int:
-        return len(self.ratings)
-
-    @cached_property
-    def digest(self) -> str:
-        """Content hash of the (user, item, rating, timestamp) arrays."""
-        h = hashlib.sha256()
-        for a in (self.users, self.items, self.ratings, self.timestamps):
-            h.update(np.ascontiguousarray(a).tobytes())
-        return h.hexdigest()
-
-    def matrix(self, mask: np.ndarray | None = None) -> sp.csr_matrix:
-        """User x item CSR matrix of ratings, optionally of the interactions in ``mask``."""
-        sel = slice(None) if mask is None else mask
-        return sp.csr_matrix(
-            (self.ratings[sel], (self.users[sel], self.items[sel])),
-            shape=(self.n_users, self.n_items),
-            dtype=np.float32,
-        )
 
 
 def verify_checksums(folder: Path) -> None:
@@ -125,7 +70,7 @@ def downloadable() -> list[str]:
 
 def synthetic_names() -> list[str]:
     """The documented synthetic datasets; any ``synthetic-<N>[k|m]`` (N ratings) loads too."""
-    from bench.synthetic import synthetic_names
+    from bench.data.synthetic import synthetic_names
 
     return synthetic_names()
 
@@ -178,7 +123,7 @@ def load_dataset(
     """Load ``name`` (embedded, or a release downloaded into ``cache_dir``), or the local copy of
     any MovieLens layout at ``path``; ``base_url`` overrides the download server. A
     ``synthetic-<N>`` name is generated once into ``cache_dir`` (``bench/synthetic.py``)."""
-    from bench import synthetic
+    from bench.data import synthetic
 
     releases = load_manifest()["releases"]
     if path is None:

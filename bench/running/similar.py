@@ -18,7 +18,7 @@ import pandas as pd
 from bench.data import Interactions
 from bench.errors import BenchError
 from bench.protocol import PROTOCOLS, TrainData, timestamp_matrix
-from bench.registry import discover, get_method
+from methods.registry import discover, get_method
 
 YEAR = r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$"
 ARTICLE = r"^(.*),\s*(the|a|an|les|la|le|il|el|der|die|das)$"

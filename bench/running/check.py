@@ -9,7 +9,7 @@ The baseline file (``reports/baseline.json``) is both the profile and the expect
   chosen; split hashes and sizes (:data:`EXACT_FIELDS`) must match exactly;
 - ``results``: per (protocol, method, seed) the split hash, sizes and every metric.
 
-:func:`run_check` reruns the profile with the harness's own :class:`~bench.runner.Runner`
+:func:`run_check` reruns the profile with the harness's own :class:`~bench.running.runner.Runner`
 into a temporary results folder (the user's results are never read or written), prints one
 table row per compared value and returns 1 when any value left its tolerance, is missing or
 is not in the baseline. ``update=True`` rewrites ``results`` on purpose, keeping the profile
@@ -32,11 +32,11 @@ from tabulate import tabulate
 
 from bench.data import DEFAULT_DATASET
 from bench.errors import BenchError
-from bench.metrics import DEFAULT_KS
+from bench.evaluation.metrics import DEFAULT_KS
 from bench.protocol import PROTOCOLS, RANKING_PROTOCOLS
-from bench.registry import discover
-from bench.runner import Job, Runner, environment, label
-from bench.store import atomic_write_bytes
+from bench.running.runner import Job, Runner, environment, label
+from bench.running.store import atomic_write_bytes
+from methods.registry import discover
 
 DEFAULT_BASELINE = Path("reports/baseline.json")
 EXACT_FIELDS = ("split_hash", "n_train", "n_test", "n_users_evaluated", "n_candidates")

@@ -9,10 +9,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bench.errors import BenchError
+from bench.evaluation.metrics import (
+    DEFAULT_KS,
+    coverage,
+    mae,
+    mean_popularity,
+    ranking_metrics,
+    rmse,
+)
+from bench.evaluation.topk import as_scores, mask_scores, top_k
 from bench.memory import chunk_rows
-from bench.metrics import DEFAULT_KS, coverage, mae, mean_popularity, ranking_metrics, rmse
 from bench.protocol import ProtocolData
-from bench.topk import as_scores, mask_scores, top_k
 
 
 @dataclass

@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from bench.scale import DEFAULT_METHODS, STAGES, load_entries  # noqa: E402
-from bench.store import atomic_write_bytes  # noqa: E402
+from bench.running.scale import DEFAULT_METHODS, STAGES, load_entries  # noqa: E402
+from bench.running.store import atomic_write_bytes  # noqa: E402
 
 # Sums of stages that are reported on their own.
 COMPOSITE = {

@@ -111,7 +111,7 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
 
 def study_family(method: str) -> str:
     """The registry family of a tuned method (``"?"`` when it is not registered)."""
-    from bench.registry import REGISTRY, discover
+    from methods.registry import REGISTRY, discover
 
     discover()
     return REGISTRY[method].family if method in REGISTRY else "?"
@@ -126,8 +126,8 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     try:
         import optuna
 
-        from bench.figures import importance_plot
-        from bench.tune import importances, open_storage
+        from bench.report.figures import importance_plot
+        from bench.running.tune import importances, open_storage
     except ImportError:  # pragma: no cover - optuna is a dependency
         return []
     optuna.logging.set_verbosity(optuna.logging.WARNING)

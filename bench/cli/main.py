@@ -11,19 +11,19 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from bench.check import DEFAULT_BASELINE, run_check
-from bench.commands import add_similar_parser, add_tune_parser, tuned_option
+from bench.cli.commands import add_similar_parser, add_tune_parser, tuned_option
 from bench.data import DEFAULT_DATASET, EMBEDDED, downloadable, synthetic_names
-from bench.download import load_manifest
+from bench.data.download import load_manifest
 from bench.errors import BenchError
+from bench.evaluation.metrics import DEFAULT_KS
 from bench.memory import DEFAULT_FRACTION, ENV, set_memory_budget
-from bench.metrics import DEFAULT_KS
 from bench.protocol import PROTOCOLS
-from bench.registry import discover
 from bench.report import DEFAULT_REPORT, headline, write_report
-from bench.runner import Runner, plan
-from bench.scale import add_scale_parser
-from bench.store import DEFAULT_RESULTS, iter_records
+from bench.running.check import DEFAULT_BASELINE, run_check
+from bench.running.runner import Runner, plan
+from bench.running.scale import add_scale_parser
+from bench.running.store import DEFAULT_RESULTS, iter_records
+from methods.registry import discover
 
 DEFAULT_SEEDS = (0, 1, 2)
 

@@ -9,12 +9,12 @@ import numpy as np
 from tabulate import tabulate
 
 from bench.errors import BenchError
-from bench.evidence import clusters_section, figures_section, significance_section
 from bench.protocol import PROTOCOLS, RANKING_PROTOCOLS
-from bench.report_rating import rating_section
-from bench.report_scale import scale_section
-from bench.report_tuning import tuning_section
-from bench.store import atomic_write_bytes, iter_records, load_arrays
+from bench.report.evidence import clusters_section, figures_section, significance_section
+from bench.report.rating import rating_section
+from bench.report.scale import scale_section
+from bench.report.tuning import tuning_section
+from bench.running.store import atomic_write_bytes, iter_records, load_arrays
 
 DEFAULT_REPORT = Path("reports") / "report.md"
 
@@ -356,8 +356,7 @@ def _train_loader(dataset: str, runs: dict):
     recomputed (fast, seeded) and checked against the stored split hash. ``train_of`` returns
     None when the dataset is not an embedded one."""
     from bench.data import EMBEDDED, load_dataset
-    from bench.protocol import apply_protocol, get_protocol
-    from bench.split import split_per_user
+    from bench.protocol import apply_protocol, get_protocol, split_per_user
 
     if dataset not in EMBEDDED:
         return (lambda protocol: None), np.array([])

@@ -10,9 +10,9 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from tabulate import tabulate
 
-from bench.figures import embedding_map, recall_at_k_plot
-from bench.significance import paired_test, paired_values, recall_curve
-from bench.topk import top_k
+from bench.evaluation.significance import paired_test, paired_values, recall_curve
+from bench.evaluation.topk import top_k
+from bench.report.figures import embedding_map, recall_at_k_plot
 
 Runs = dict[tuple[str, str, str], list[tuple[dict, dict]]]  # (dataset, protocol, method) -> runs
 K_TEST = 20

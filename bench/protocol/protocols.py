@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from bench.data import Interactions
 from bench.errors import BenchError
-from bench.split import Split
+from bench.protocol.split import Split
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Hyper-parameter tuning: one Optuna study per (dataset, protocol, method, split seed).
 
 The objective is ``metric@k`` (recall@20 by default) on the per-user validation slice
-carved from the *train* split (``bench.validation``): ``tune`` takes a ``TrainData`` only,
+carved from the *train* split (``bench.evaluation.validation``): ``tune`` takes a ``TrainData`` only,
 so the test split cannot be read. Each trial fits the method with parameters sampled from
 its ``search_space`` on the fit part of the slice; iterative methods report a validation
 value per epoch (``Recommender.report_epoch``) and Optuna's median pruner stops trials that
@@ -30,13 +30,13 @@ from tqdm.auto import tqdm
 
 from bench.data import DEFAULT_DATASET
 from bench.errors import BenchError
-from bench.metrics import METRICS
+from bench.evaluation.metrics import METRICS
+from bench.evaluation.validation import carve_validation, validation_metric
 from bench.protocol import TrainData
-from bench.registry import get_method
-from bench.runner import make_method
-from bench.search_space import Float, Int
-from bench.store import DEFAULT_RESULTS
-from bench.validation import carve_validation, validation_metric
+from bench.running.runner import make_method
+from bench.running.store import DEFAULT_RESULTS
+from methods.registry import get_method
+from methods.search_space import Float, Int
 
 DEFAULT_TRIALS = 30
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from bench.metrics import ranking_metrics
+from bench.evaluation.metrics import ranking_metrics
+from bench.evaluation.topk import as_scores, mask_scores, top_k
 from bench.protocol import TrainData
-from bench.topk import as_scores, mask_scores, top_k
 
 VALIDATION_FRACTION = 0.1
 VALIDATION_SEED_OFFSET = 104_729  # keeps the validation draw independent of the test split's
@@ -82,7 +82,7 @@ def validation_metric(
     """Mean ``metric@k`` (a fraction) of ``score(users)`` on the validation slice, with the
     fit part's items masked and the protocol's candidates only, like the test evaluation
     (and in user chunks sized from the memory budget like it, unless ``chunk_users``)."""
-    from bench.evaluate import chunk_size
+    from bench.evaluation.evaluate import chunk_size
 
     users = validation.users
     if len(users) == 0:

@@ -13,7 +13,7 @@ from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 from sklearn.metrics import silhouette_score  # noqa: E402
 
-from bench.store import atomic_write_bytes  # noqa: E402
+from bench.running.store import atomic_write_bytes  # noqa: E402
 
 RANDOM_STATE = 0
 CLUSTER_RANGE = range(3, 9)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 
-MANIFEST_PATH = Path(__file__).resolve().parent.parent / "datasets" / "MANIFEST.json"
+MANIFEST_PATH = Path(__file__).resolve().parents[2] / "datasets" / "MANIFEST.json"
 CACHE_ENV = "BENCH_CACHE_DIR"
 URL_ENV = "BENCH_MOVIELENS_URL"
 MARKER = ".bench-source-md5"  # written into an extracted folder: the MD5 of the zip it came from

@@ -56,10 +56,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bench.data import Interactions
-from bench.download import cache_root
+from bench.data.download import cache_root
+from bench.data.loading import Interactions
 from bench.errors import BenchError
-from bench.store import atomic_write_bytes
+from bench.running.store import atomic_write_bytes
 
 GENERATOR_VERSION = 1  # bump on any change of the output: cached datasets are regenerated
 DATASET_SEED = 0

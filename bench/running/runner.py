@@ -16,20 +16,21 @@ from tqdm.auto import tqdm
 
 from bench.data import DEFAULT_DATASET, Interactions, load_dataset
 from bench.errors import BenchError
-from bench.evaluate import evaluate
-from bench.metrics import DEFAULT_KS, hits_matrix
+from bench.evaluation.evaluate import evaluate
+from bench.evaluation.metrics import DEFAULT_KS, hits_matrix
+from bench.evaluation.validation import VALIDATION_SEED_OFFSET
 from bench.protocol import (
     PROTOCOLS,
     RANKING_PROTOCOLS,
     RATING_PROTOCOLS,
     ProtocolData,
+    Split,
     apply_protocol,
     get_protocol,
+    split_per_user,
 )
-from bench.registry import Entry, discover, get_method
-from bench.split import Split, split_per_user
-from bench.store import DEFAULT_RESULTS, find_record, save_record
-from bench.validation import VALIDATION_SEED_OFFSET
+from bench.running.store import DEFAULT_RESULTS, find_record, save_record
+from methods.registry import Entry, discover, get_method
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ class Runner:
                 bar.set_postfix_str(f"{job.method} / {job.protocol} / seed {job.seed}")
                 records.append(self.run_one(job, self._params(job, params)))
             return records
-        from bench.grid import run_grid
+        from bench.running.grid import run_grid
 
         return run_grid(self, jobs, params, n_jobs, scheduler)
 
@@ -303,7 +304,7 @@ class Runner:
 
     def _resolve_tuning(self, jobs: list[Job]) -> None:
         """The best trial of each job's study (same dataset, protocol, split seed)."""
-        from bench.tune import best_trial, default_storage, study_name
+        from bench.running.tune import best_trial, default_storage, study_name
 
         storage = self.storage or default_storage(self.results, self.dataset)
         for job in jobs:
