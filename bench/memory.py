@@ -3,9 +3,12 @@
 Evaluation sizes its user chunks from it, and methods whose memory grows with items^2
 (EASE) or users^2 check their estimate against it before allocating, refusing with a
 ``MemoryBudgetError`` that names the estimate, the budget and a way out, instead of being
-killed by the operating system. The budget is, in order of precedence: the value set with
-:func:`set_memory_budget` (the CLI's ``--memory-budget``), ``$BENCH_MEMORY_BUDGET``, or
-``DEFAULT_FRACTION`` of the RAM available when first asked (psutil).
+killed by the operating system. The budget is a plain value handed down, never a setting of
+the process: the runner holds it and passes it to ``evaluate(..., budget=)`` and to each
+method (``Recommender.memory_budget_bytes``). Every function here takes that value; where it
+is ``None`` the budget is ``$BENCH_MEMORY_BUDGET``, else ``DEFAULT_FRACTION`` of the RAM
+available at that moment (psutil), so a caller that wants one value for a whole run (the
+runner) resolves it once with :func:`memory_budget`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,6 @@ from bench.errors import BenchError
 DEFAULT_FRACTION = 0.5
 ENV = "BENCH_MEMORY_BUDGET"
 _UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-_budget: int | None = None
-_default: int | None = None  # DEFAULT_FRACTION of the RAM available when first asked
 
 
 class MemoryBudgetError(BenchError):
@@ -55,31 +56,19 @@ def available_bytes() -> int:
     return int(psutil.virtual_memory().available)
 
 
-def set_memory_budget(size: str | int | None) -> None:
-    """Fix the budget (bytes or a size string); ``None`` returns to the default (measured
-    again when next asked)."""
-    global _budget, _default
-    _budget = None if size is None else parse_size(size)
-    _default = None
-
-
-def explicit_budget() -> int | None:
-    """The budget if one was set (``set_memory_budget`` or the environment), else ``None``."""
-    if _budget is not None:
-        return _budget
+def explicit_budget(size: str | int | None = None) -> int | None:
+    """The budget asked for, in bytes: ``size`` (bytes or a size string) if given, else
+    ``$BENCH_MEMORY_BUDGET`` if set, else ``None`` (no budget was asked for)."""
+    if size is not None:
+        return parse_size(size)
     return parse_size(os.environ[ENV]) if os.environ.get(ENV) else None
 
 
-def memory_budget() -> int:
-    """The budget in bytes (see the module docstring for where it comes from)."""
-    if _budget is not None:
-        return _budget
-    if os.environ.get(ENV):
-        return parse_size(os.environ[ENV])
-    global _default
-    if _default is None:
-        _default = int(DEFAULT_FRACTION * available_bytes())
-    return _default
+def memory_budget(size: str | int | None = None) -> int:
+    """The budget in bytes: :func:`explicit_budget` of ``size``, else ``DEFAULT_FRACTION``
+    of the RAM available now."""
+    explicit = explicit_budget(size)
+    return explicit if explicit is not None else int(DEFAULT_FRACTION * available_bytes())
 
 
 def gib(n: float) -> str:
@@ -87,10 +76,11 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
-def check_memory(need: int, what: str, fix: str) -> None:
-    """Refuse (``MemoryBudgetError``) when ``need`` bytes exceed the budget; ``what`` names
-    the computation, ``fix`` says how to get under the budget."""
-    budget = memory_budget()
+def check_memory(need: int, what: str, fix: str, budget: int | None = None) -> None:
+    """Refuse (``MemoryBudgetError``) when ``need`` bytes exceed ``budget`` (bytes; ``None``:
+    the machine's default, :func:`memory_budget`); ``what`` names the computation, ``fix``
+    says how to get under the budget."""
+    budget = memory_budget(budget)
     if need > budget:
         raise MemoryBudgetError(
             f"{what} would need about {gib(need)}, over the memory budget of {gib(budget)}; "
@@ -99,8 +89,11 @@ def check_memory(need: int, what: str, fix: str) -> None:
         )
 
 
-def chunk_rows(bytes_per_row: int, share: float = 1.0, cap: int | None = None) -> int:
-    """How many rows of ``bytes_per_row`` fit in ``share`` of the budget (at least 1)."""
-    rows = int(share * memory_budget()) // max(int(bytes_per_row), 1)
+def chunk_rows(
+    bytes_per_row: int, share: float = 1.0, cap: int | None = None, budget: int | None = None
+) -> int:
+    """How many rows of ``bytes_per_row`` fit in ``share`` of ``budget`` (bytes; ``None``:
+    :func:`memory_budget`), at least 1."""
+    rows = int(share * memory_budget(budget)) // max(int(bytes_per_row), 1)
     rows = max(rows, 1)
     return rows if cap is None else min(rows, cap)

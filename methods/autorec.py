@@ -3,7 +3,7 @@ Ginsburg 2017): autoencoders over the rows of the rating matrix.
 
 Item-based AutoRec (I-AutoRec) encodes each item's vector of user ratings (0 = unrated) into
 ``k`` sigmoid units and decodes it with an identity output: ``h(r) = W sigmoid(V r + mu) + b``.
-The loss is the squared error on *observed* ratings only (:func:`masked_mse`) plus an L2
+The loss is the squared error on *observed* ratings only (:func:`~methods.training.masked_mse`) plus an L2
 penalty on the weight matrices; the reconstruction of a missing entry is the prediction.
 Deep AutoRec stacks SELU layers with heavy dropout on the code layer. The ``-implicit``
 variants run the same networks on the 0/1 interaction matrix with the loss over *every*
@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-import time
-from contextlib import contextmanager
+from collections.abc import Iterator
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -33,21 +32,22 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from bench.evaluation.metrics import rmse
-from bench.evaluation.validation import (
-    EarlyStopping,
-    Validation,
-    carve_validation,
-    validation_metric,
-)
+from bench.evaluation.validation import Validation, carve_validation, validation_metric
 from bench.memory import check_memory
 from bench.protocol import TrainData
 from methods.base import Recommender
-from methods.contrastive import resolve_device
 from methods.registry import register
 from methods.search_space import Choice, Float, Int
+from methods.training import (
+    LoopConfig,
+    Trainer,
+    fit_loop,
+    resolve_device,
+    shuffled_batches,
+    threads,
+)
 
 # Torch threads while training on the CPU. A step is a few milliseconds of small gathers and
 # products: on the shared 2-core machine (load ~13) 20 steps of ``autorec`` took 17.7 s with
@@ -55,16 +55,6 @@ from methods.search_space import Choice, Float, Int
 CPU_THREADS = 1
 
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "selu": F.selu, "identity": lambda x: x}
-
-
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the entries where ``mask`` is true, 0 when none is.
-
-    ``target`` may hold anything (a 0 placeholder, NaN) where ``mask`` is false: those
-    entries never reach the result, so AutoRec is not trained to reproduce "unrated".
-    """
-    diff = torch.where(mask, pred - target, torch.zeros((), dtype=pred.dtype, device=pred.device))
-    return diff.square().sum() / mask.sum().clamp_min(1)
 
 
 class Rows:
@@ -151,18 +141,6 @@ class AutoEncoder(nn.Module):
         return total
 
 
-@contextmanager
-def _threads(device: torch.device, n: int):
-    """Run the block with ``n`` torch CPU threads (restored afterwards) when on the CPU."""
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def training_loss(
     net: AutoEncoder, rows: Rows, batch: torch.Tensor, l2: float, implicit: bool
 ) -> torch.Tensor:
@@ -181,8 +159,37 @@ def training_loss(
     return data + l2 * net.weight_norm()
 
 
+class AutoRecTrainer(Trainer):
+    """One training run of an AutoRec network: batches of shuffled rows of its input."""
+
+    def __init__(self, model: _AutoRec):
+        self.model = model
+
+    def build(self, data: TrainData, device: torch.device) -> AutoEncoder:
+        m = self.model
+        self.rows = Rows(m._input(data), device)
+        n_inputs = self.rows.shape[1]
+        self.net = AutoEncoder(
+            n_inputs, m._layers(), m.activation, m.output_activation, m._dropout()
+        )
+        return self.net.to(device)
+
+    def batches(self, epoch: int, rng: np.random.Generator, batch_size: int) -> Iterator:
+        return shuffled_batches(self.rows.shape[0], batch_size, rng, self.rows.data.device)
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        return training_loss(self.net, self.rows, batch, self.model.l2, self.model.implicit)
+
+    def validate(self, validation: Validation) -> float:
+        return self.model._validate(self.net, self.rows, validation)
+
+    def snapshot(self) -> AutoEncoder:
+        return copy.deepcopy(self.net)
+
+
 class _AutoRec(Recommender):
-    """Shared training loop: epochs picked on the validation slice, then a refit."""
+    """Shared fit: epochs picked on the validation slice, then a refit (the shared loop,
+    :func:`methods.training.fit_loop`)."""
 
     implicit: ClassVar[bool] = False
     activation: ClassVar[str] = "sigmoid"
@@ -224,73 +231,21 @@ class _AutoRec(Recommender):
             f"{self.registered_name}'s dense {train.n_users} x {train.n_items} float32 "
             "reconstruction",
             "use a protocol or dataset with fewer users or items",
+            self.memory_budget_bytes,
         )
+        self.rating_range_ = (float(train.matrix.data.min()), float(train.matrix.data.max()))
+        # fused_adam False: the recorded results' optimiser (fused Adam rounds differently)
+        config = LoopConfig.of(self, threads=CPU_THREADS, fused_adam=False)
+        validation = carve_validation(train, self.seed)
+        result = fit_loop(AutoRecTrainer(self), train, config, self, validation)
+        self.best_epoch_, self.history_ = result.best_epoch, result.history
+        self._timings = result.timings
         device = resolve_device(self.device)
-        with _threads(device, CPU_THREADS):
-            self._fit(train, device)
+        with threads(CPU_THREADS if device.type == "cpu" else None):
+            rows = Rows(self._input(train), device)
+            self.reconstruction_ = self._reconstruct(result.state, rows)
         self.n_items_ = train.n_items
         return self
-
-    def _fit(self, train: TrainData, device: torch.device) -> None:
-        self.rating_range_ = (float(train.matrix.data.min()), float(train.matrix.data.max()))
-        timings = {}
-        t = time.perf_counter()
-        validation = carve_validation(train, self.seed)
-        net, stop = self._train(validation.fit_part, self.epochs, device, validation)
-        self.best_epoch_ = max(stop.best_epoch, 1)
-        self.history_ = stop.history
-        timings["validation"] = time.perf_counter() - t
-        if self.refit:
-            t = time.perf_counter()
-            net, _ = self._train(train, self.best_epoch_, device, None)
-            timings["refit"] = time.perf_counter() - t
-        self.reconstruction_ = self._reconstruct(net, Rows(self._input(train), device))
-        self._timings = timings
-
-    def _train(
-        self, train: TrainData, epochs: int, device: torch.device, validation: Validation | None
-    ) -> tuple[AutoEncoder, EarlyStopping]:
-        """Train for up to ``epochs``; with ``validation``, evaluate after every epoch, stop
-        on patience and return the network as of its best epoch."""
-        rows = Rows(self._input(train), device)
-        rng = np.random.default_rng(self.seed)
-        stop = EarlyStopping(self.patience)
-        devices = []
-        if device.type == "cuda":
-            devices = [device.index if device.index is not None else torch.cuda.current_device()]
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed)
-            net = AutoEncoder(
-                rows.shape[1],
-                self._layers(),
-                self.activation,
-                self.output_activation,
-                self._dropout(),
-            ).to(device)
-            optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
-            best_state = None
-            n = rows.shape[0]
-            bar = tqdm(range(1, epochs + 1), desc=self.registered_name, leave=False, disable=None)
-            for epoch in bar:
-                net.train()
-                order = torch.from_numpy(rng.permutation(n)).to(device)
-                for batch in order.split(self.batch_size):
-                    loss = training_loss(net, rows, batch, self.l2, self.implicit)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                if validation is None:
-                    continue
-                value = self._validate(net, rows, validation)
-                self.report_epoch(epoch, value)
-                stopping = stop.step(epoch, value)
-                if stop.best_epoch == epoch:
-                    best_state = copy.deepcopy(net.state_dict())
-                if stopping:
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        return net, stop
 
     def _validate(self, net: AutoEncoder, rows: Rows, validation: Validation) -> float:
         """Higher is better: ``-RMSE`` of the held-out ratings, or recall@20."""

@@ -13,6 +13,13 @@ vectorised; ``timestamps`` (of the rated events) matter only to sequence models.
 ``search_space`` declares the ranges ``bench tune`` searches (see ``methods.search_space``).
 Iterative methods call ``self.report_epoch(epoch, value)`` with their validation metric
 after each evaluated epoch, so a tuner can prune a bad trial.
+
+``non_result_params`` names the constructor parameters that say where or how a method runs,
+never what it computes (``device``: where the numbers are the same by contract): they are
+stored with every result but left out of its identity, so changing one reuses stored
+results. ``memory_budget_bytes`` is set by the harness before ``fit``: the bytes the
+method's largest working arrays may take (``None``: the machine's default, see
+``bench.memory``); methods that check or chunk by memory pass it on.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ class Recommender:
 
     registered_name = "?"
     search_space: ClassVar[dict] = {}
+    non_result_params: ClassVar[frozenset[str]] = frozenset({"device"})
     epoch_callback: Callable[[int, float], None] | None = None  # set by the tuner
+    memory_budget_bytes: int | None = None  # set by the runner; None: the machine's default
 
     def report_epoch(self, epoch: int, value: float) -> None:
         """Hand a per-epoch validation value to the tuner's callback (which may raise to
@@ -52,6 +61,11 @@ class Recommender:
             for p in sig.parameters
             if p != "self" and sig.parameters[p].kind is not inspect.Parameter.VAR_KEYWORD
         }
+
+    def result_params(self) -> dict[str, Any]:
+        """The parameters that change results: :meth:`get_params` less ``non_result_params``
+        (what a record's identity holds)."""
+        return {k: v for k, v in self.get_params().items() if k not in self.non_result_params}
 
     @classmethod
     def param_names(cls) -> list[str]:

@@ -31,21 +31,20 @@ stored, so a test rating never sees itself or another test rating.
 from __future__ import annotations
 
 import copy
-import time
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from bench.errors import BenchError
-from bench.evaluation.validation import EarlyStopping, carve_validation
+from bench.evaluation.validation import Validation, carve_validation
 from bench.protocol import TrainData
 from methods.base import Recommender
-from methods.contrastive import resolve_device
 from methods.registry import register
 from methods.search_space import Choice, Float, Int
+from methods.training import LoopConfig, Trainer, fit_loop, shuffled_batches
 
 PREDICT_CHUNK = 16_384  # pairs per forward pass in predict (memory, not results)
 
@@ -102,14 +101,6 @@ def history_windows(
     valid = idx >= start[:, None]
     idx = np.where(valid, idx, 0)
     return np.where(valid, items[idx], -1), np.where(valid, ratings[idx], 0.0), valid
-
-
-def _adam(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    params = list(params)
-    try:  # fused: one kernel for all parameters (CPU support needs torch >= 2.4)
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 def _events(matrix: sp.csr_matrix, timestamps: sp.csr_matrix) -> tuple[np.ndarray, ...]:
@@ -180,6 +171,41 @@ class BSTNet(nn.Module):
         if self.user is not None:
             h = torch.cat([h, self.user(users)], dim=1)
         return self.mlp(h).squeeze(1)
+
+
+class BSTTrainer(Trainer):
+    """One training run of a BST net: every train rating an example (its history the
+    ratings before it), MSE on the residual from the mean; validated by the RMSE of the
+    held-out ``queries`` ``(users, items, times, ratings)``."""
+
+    def __init__(self, model: BST, queries: tuple[np.ndarray, ...] | None = None):
+        self.model, self.queries = model, queries
+
+    def build(self, data: TrainData, device: torch.device) -> BSTNet:
+        events = _events(data.matrix, data.timestamps)
+        values = np.unique(events[2])
+        mean = float(events[2].mean())
+        self.inputs = self.model._inputs(events, events[0], events[1], events[3], values, device)
+        self.target = torch.from_numpy(events[2] - mean).to(device)
+        self.state = {"events": events, "values": values, "mean": mean}
+        self.net = self.model._new_net(data.n_users, len(values))
+        return self.net.to(device)
+
+    def batches(self, epoch: int, rng: np.random.Generator, batch_size: int) -> Iterator:
+        return shuffled_batches(len(self.target), batch_size, rng, self.target.device)
+
+    def loss(self, rows: torch.Tensor) -> torch.Tensor:
+        pred = self.net(*(a[rows] for a in self.inputs))
+        return nn.functional.mse_loss(pred, self.target[rows])
+
+    def validate(self, validation: Validation) -> float:
+        """Minus the RMSE of the held-out queries (histories from the training data)."""
+        users, items, times, ratings = self.queries
+        pred = self.model._predict_with(self.net, self.state, users, items, times)
+        return -float(np.sqrt(np.mean((pred - ratings) ** 2)))
+
+    def snapshot(self) -> tuple[BSTNet, dict]:
+        return copy.deepcopy(self.net), self.state
 
 
 @register("bst", family="sequence", tasks=("rating",))
@@ -293,40 +319,6 @@ class BST(Recommender):
             self.user_embedding,
         )
 
-    def _train(self, train: TrainData, epochs: int, evaluate=None) -> tuple:
-        """Train a fresh net on ``train`` for up to ``epochs``; ``evaluate(net, state)``
-        after each epoch returns True to stop. Returns (net, state, losses)."""
-        device = resolve_device(self.device)
-        events = _events(train.matrix, train.timestamps)
-        values = np.unique(events[2])
-        mean = float(events[2].mean())
-        inputs = self._inputs(events, events[0], events[1], events[3], values, device)
-        target = torch.from_numpy(events[2] - mean).to(device)
-        rng = np.random.default_rng(self.seed)
-        state = {"events": events, "values": values, "mean": mean}
-        losses: list[float] = []
-        with torch.random.fork_rng(devices=[]):  # CPU RNG restored; CUDA's reseeded
-            torch.manual_seed(self.seed)
-            net = self._new_net(train.n_users, len(values)).to(device)
-            opt = _adam(net.parameters(), self.lr, self.weight_decay)
-            bar = tqdm(range(epochs), desc=self.registered_name, leave=False, disable=None)
-            for _ in bar:
-                net.train()
-                perm = torch.from_numpy(rng.permutation(len(target))).to(device)
-                total = torch.zeros((), device=device)
-                for b in range(0, len(perm), self.batch_size):
-                    rows = perm[b : b + self.batch_size]
-                    pred = net(*(a[rows] for a in inputs))
-                    loss = nn.functional.mse_loss(pred, target[rows])
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += loss.detach() * len(rows)
-                losses.append(float(total) / len(target))
-                if evaluate is not None and evaluate(net, state):
-                    break
-        return net, state, losses
-
     def _predict_with(self, net, state, users, items, times) -> np.ndarray:
         device = next(net.parameters()).device
         inputs = self._inputs(state["events"], users, items, times, state["values"], device)
@@ -347,39 +339,18 @@ class BST(Recommender):
         if len(ratings) == 0:
             raise BenchError("bst: no train ratings to learn from")
         self.rating_range_ = (float(ratings.min()), float(ratings.max()))
-        self._timings = {}
-        self.val_rmse_: list[float] = []
-        self.best_epoch_ = self.epochs
-        start = time.perf_counter()
         validation = carve_validation(train, self.seed)
         held = validation.held_out.tocoo()
-        best = {}
+        queries = None
         if held.nnz > 0:
             q_times = np.asarray(train.timestamps.tocsr()[held.row, held.col]).ravel()
-            stopper = EarlyStopping(self.patience)
-
-            def evaluate(net, state) -> bool:
-                pred = self._predict_with(net, state, held.row, held.col, q_times)
-                rmse = float(np.sqrt(np.mean((pred - held.data) ** 2)))
-                self.val_rmse_.append(rmse)
-                epoch = len(self.val_rmse_)
-                self.report_epoch(epoch, -rmse)
-                stop = stopper.step(epoch, -rmse)
-                if stopper.best_epoch == epoch and not self.refit:
-                    best["net"] = copy.deepcopy(net.state_dict())
-                return stop
-
-            net, state, losses = self._train(validation.fit_part, self.epochs, evaluate)
-            self.best_epoch_ = stopper.best_epoch
-            if not self.refit:
-                net.load_state_dict(best["net"])
-                losses = losses[: self.best_epoch_]
-        self._timings["validation"] = time.perf_counter() - start
-        if self.refit or held.nnz == 0:
-            start = time.perf_counter()
-            net, state, losses = self._train(train, self.best_epoch_)
-            self._timings["refit"] = time.perf_counter() - start
-        self.net_, self.state_, self.losses_ = net, state, losses
+            queries = (held.row, held.col, q_times, held.data)
+        trainer = BSTTrainer(self, queries)
+        config = LoopConfig.of(self)
+        result = fit_loop(trainer, train, config, self, validation if held.nnz > 0 else None)
+        (self.net_, self.state_), self.losses_ = result.state, result.losses
+        self.best_epoch_, self.val_rmse_ = result.best_epoch, [-v for _, v in result.history]
+        self._timings = result.timings
         return self
 
     def predict(

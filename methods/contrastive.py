@@ -22,13 +22,13 @@ then it encodes every user straight from the embedding table and skips the gathe
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from bench.errors import BenchError
 from bench.protocol import TrainData
@@ -36,6 +36,8 @@ from methods.neighbours import NeighbourRecommender
 from methods.pairs import PairIndex
 from methods.registry import register
 from methods.search_space import Float, Int
+from methods.training import LoopConfig, Trainer, fit_loop, info_nce
+from methods.training import resolve_device as resolve_device  # content.py imports it here
 
 # Encode every user, not just the batch's distinct ones, above this share of all users.
 # Measured on 2 CPU cores, 610 users, default sizes: a step costs about 20.1 ms encoding
@@ -63,46 +65,6 @@ class UserEncoder(nn.Module):
     def flops_per_row(self) -> int:
         """Matmul FLOPs of one row's forward pass (2 per multiply-add)."""
         return 2 * sum(m.in_features * m.out_features for m in self.mlp if isinstance(m, nn.Linear))
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; anything else is passed to torch."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def _adam(params, lr: float) -> torch.optim.Optimizer:
-    try:  # fused Adam: one kernel for all parameters (CPU support needs torch >= 2.4)
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam(params, lr=lr)
-
-
-def info_nce(
-    anchor: torch.Tensor,
-    positive: torch.Tensor,
-    temperature: float,
-    negative: torch.Tensor | None = None,
-    exclude: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Mean InfoNCE loss of ``anchor`` rows against their ``positive`` rows (both ``[B, d]``).
-
-    Row ``i``'s logits are ``cos(a_i, p_j) / temperature`` for every ``j`` in the batch (the
-    other rows' positives are its in-batch negatives), then ``cos(a_i, n_i) / temperature``
-    as one extra column when ``negative`` is given; the loss is the cross-entropy with
-    target ``j = i``. Rows are L2-normalised here. ``exclude`` (bool ``[B, B]``, False on
-    the diagonal) drops column ``j`` from row ``i``'s negatives, e.g. when ``p_j`` is the
-    same user as ``p_i``.
-    """
-    a, p = F.normalize(anchor, dim=1), F.normalize(positive, dim=1)
-    logits = a @ p.T / temperature
-    if exclude is not None:
-        logits = logits.masked_fill(exclude, float("-inf"))
-    if negative is not None:
-        hard = (a * F.normalize(negative, dim=1)).sum(dim=1, keepdim=True) / temperature
-        logits = torch.cat([logits, hard], dim=1)
-    return F.cross_entropy(logits, torch.arange(len(a), device=a.device))
 
 
 def accidental_hits(users: torch.Tensor) -> torch.Tensor:
@@ -133,6 +95,70 @@ def _epoch_batches(triples: np.ndarray, batch_size: int, n_users: int):
     np.cumsum(np.bincount(keys // n_users, minlength=n_batches), out=seg[1:])
     local = inverse.reshape(triples.shape) - seg[batch]
     return keys % n_users, seg, local
+
+
+class EncoderTrainer(Trainer):
+    """A strategy's training: its mined triples, re-drawn each epoch unless ``resample`` is
+    off, in batches that encode the batch's distinct users (or every user, see
+    ``ENCODE_ALL_FRACTION``); counts triples, sampling seconds and matmul FLOPs."""
+
+    def __init__(self, model: ContrastiveRecommender):
+        self.model = model
+        self.loss_fn = model._loss_fn() if model.epochs > 0 else None
+        self.sampling, self.flops, self.n_triples = 0.0, 0, 0
+
+    def build(self, data: TrainData, device: torch.device) -> UserEncoder:
+        m = self.model
+        self.data, self.index, self.device = data, None, device
+        self.encoder = UserEncoder(data.n_users, m.embedding_dim, m.hidden_dim, m.latent_dim)
+        return self.encoder.to(device)
+
+    def _sample(self, rng: np.random.Generator) -> None:
+        t = time.perf_counter()
+        if self.index is None:
+            self.index = PairIndex.build(self.data)
+        self.triples = self.index.sample(self.model.rule, rng)
+        self.sampling += time.perf_counter() - t
+        self.n_triples = len(self.triples.anchors)
+        if self.n_triples == 0:
+            raise BenchError(
+                f"{self.model.registered_name}: the thresholds leave no training triples (no "
+                "movie has both another liker/disliker and one of the opposite side); "
+                "relax the protocol's thresholds or filters"
+            )
+
+    def batches(self, epoch: int, rng: np.random.Generator, batch_size: int) -> Iterator:
+        """``(users, idx)`` per batch: the users to encode (``None``: all) and the batch's
+        ``[3, B]`` (anchor, positive, negative) rows among them."""
+        if epoch == 1 or self.model.resample:
+            self._sample(rng)
+        triples = np.stack(self.triples[:3])[:, rng.permutation(self.n_triples)]
+        n_users = self.data.n_users
+        distinct, seg, local = _epoch_batches(triples, batch_size, n_users)
+        users_t, distinct_t, local_t = (
+            torch.from_numpy(a).to(self.device) for a in (triples, distinct, local)
+        )
+        for b, rows in enumerate(np.diff(seg).tolist()):
+            cols = slice(b * batch_size, (b + 1) * batch_size)
+            if rows > ENCODE_ALL_FRACTION * n_users:
+                yield None, users_t[:, cols]
+            else:
+                yield distinct_t[seg[b] : seg[b + 1]], local_t[:, cols]
+
+    def loss(self, batch: tuple) -> torch.Tensor:
+        users, idx = batch
+        z = self.encoder(users)
+        # one gather for all three roles: its backward is a single index_add
+        anchor, positive, negative = z.index_select(0, idx.reshape(-1)).view(3, -1, z.shape[1])
+        row_flops = 3 * self.encoder.flops_per_row()  # forward + backward (input and weights)
+        self.flops += len(z) * row_flops + self.model._loss_flops(idx.shape[1], z.shape[1])
+        return self.loss_fn(anchor, positive, negative, idx)
+
+    def examples(self, batch: tuple) -> int:
+        return batch[1].shape[1]
+
+    def snapshot(self) -> np.ndarray:
+        return self.encoder().cpu().numpy()
 
 
 class ContrastiveRecommender(NeighbourRecommender):
@@ -207,83 +233,18 @@ class ContrastiveRecommender(NeighbourRecommender):
         self.weighted = weighted
         self.liked_only = liked_only
 
-    def _init_encoder(self, n_users: int, device: torch.device) -> UserEncoder:
-        """The encoder at its seeded initialisation (global torch RNG left untouched)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            encoder = UserEncoder(n_users, self.embedding_dim, self.hidden_dim, self.latent_dim)
-        return encoder.to(device)
-
     def _user_vectors(self, train: TrainData) -> np.ndarray:
         if self.epochs < 0 or self.batch_size < 1:
             raise ValueError("epochs must be >= 0 and batch_size >= 1")
-        device = resolve_device(self.device)
-        rng = np.random.default_rng(self.seed)
-        encoder = self._init_encoder(train.n_users, device)
-        self.losses_: list[float] = []
-        self.n_triples_ = 0
-        self.train_flops_ = 0
-        sampling = 0.0
-        start = time.perf_counter()
-        if self.epochs > 0:
-            t = time.perf_counter()
-            index = PairIndex.build(train)
-            triples = index.sample(self.rule, rng)
-            sampling += time.perf_counter() - t
-            if len(triples.anchors) == 0:
-                raise BenchError(
-                    f"{self.registered_name}: the thresholds leave no training triples (no "
-                    "movie has both another liker/disliker and one of the opposite side); "
-                    "relax the protocol's thresholds or filters"
-                )
-            self.n_triples_ = len(triples.anchors)
-            optimizer = _adam(encoder.parameters(), self.lr)
-            loss_fn = self._loss_fn()
-            epochs = tqdm(range(self.epochs), desc=self.registered_name, leave=False, disable=None)
-            for epoch in epochs:
-                if epoch > 0 and self.resample:
-                    t = time.perf_counter()
-                    triples = index.sample(self.rule, rng)
-                    sampling += time.perf_counter() - t
-                stacked = np.stack(triples[:3])[:, rng.permutation(len(triples.anchors))]
-                self.losses_.append(self._train_epoch(encoder, optimizer, loss_fn, stacked))
-        encoder.eval()
-        with torch.no_grad():
-            embeddings = encoder().cpu().numpy()
-        self.train_flops_ += train.n_users * encoder.flops_per_row()
-        self._timings = {"sampling": sampling, "training": time.perf_counter() - start - sampling}
-        self.embeddings_ = embeddings
-        return embeddings
-
-    def _train_epoch(self, encoder, optimizer, loss_fn, triples: np.ndarray) -> float:
-        """One pass over ``triples`` ``[3, n]`` (already shuffled); the mean loss."""
-        n_users = encoder.embedding.num_embeddings
-        device = encoder.embedding.weight.device
-        bs = self.batch_size
-        distinct, seg, local = _epoch_batches(triples, bs, n_users)
-        counts = np.diff(seg)
-        users_t = torch.from_numpy(triples).to(device)
-        distinct_t = torch.from_numpy(distinct).to(device)
-        local_t = torch.from_numpy(local).to(device)
-        total = torch.zeros((), device=device)
-        row_flops = 3 * encoder.flops_per_row()  # forward + backward (input and weight grads)
-        encoder.train()
-        for b, rows in enumerate(counts.tolist()):
-            cols = slice(b * bs, (b + 1) * bs)
-            if rows > ENCODE_ALL_FRACTION * n_users:
-                z, idx = encoder(), users_t[:, cols]
-                rows = n_users
-            else:
-                z, idx = encoder(distinct_t[seg[b] : seg[b + 1]]), local_t[:, cols]
-            # one gather for all three roles: its backward is a single index_add
-            anchor, positive, negative = z.index_select(0, idx.reshape(-1)).view(3, -1, z.shape[1])
-            loss = loss_fn(anchor, positive, negative, idx)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * idx.shape[1]
-            self.train_flops_ += rows * row_flops + self._loss_flops(idx.shape[1], z.shape[1])
-        return float(total) / triples.shape[1]
+        trainer = EncoderTrainer(self)
+        result = fit_loop(trainer, train, LoopConfig.of(self), self)
+        self.losses_ = result.losses
+        self.n_triples_ = trainer.n_triples
+        self.train_flops_ = trainer.flops + train.n_users * trainer.encoder.flops_per_row()
+        training = result.timings["training"] - trainer.sampling
+        self._timings = {"sampling": trainer.sampling, "training": training}
+        self.embeddings_ = result.state
+        return self.embeddings_
 
     def _loss_fn(self):
         """``(anchor, positive, negative, users) -> loss`` for one batch; ``users`` ``[3, B]``

@@ -85,6 +85,8 @@ class EASE(Recommender):
     """
 
     search_space = {"l2": Float(1.0, 1e4, log=True), "feedback": Choice(("all", "liked"))}
+    # a refusal threshold: the same fit whatever it is, or no fit at all
+    non_result_params = Recommender.non_result_params | {"max_memory_gb"}
 
     def __init__(
         self,
@@ -117,7 +119,7 @@ class EASE(Recommender):
         self._check_memory(n, int(counts[active].sum()), int(X.nnz))
         t = time.perf_counter()
         X_active = X[:, active].tocsr()
-        gram = _gram(X_active)
+        gram = _gram(X_active, self.memory_budget_bytes)
         gram[np.diag_indices(n)] += np.float32(self.l2)
         self._timings = {"gram": time.perf_counter() - t}
         t = time.perf_counter()
@@ -136,7 +138,8 @@ class EASE(Recommender):
         """Refuse before allocating when the estimate exceeds the budget or max_memory_gb."""
         need = need_bytes(n, nnz)
         own = int(self.max_memory_gb * 1e9)
-        limit = min(own, memory_budget())
+        budget = memory_budget(self.memory_budget_bytes)
+        limit = min(own, budget)
         if need <= limit:
             return
         fits = items_that_fit(limit, nnz_all, n)
@@ -147,13 +150,13 @@ class EASE(Recommender):
             else "use a protocol or dataset with fewer ratings"
         )
         what = f"ease on {n} items (a dense {n} x {n} float32 matrix)"
-        if own < memory_budget():
+        if own < budget:
             raise MemoryBudgetError(
                 f"{what} would need about {gib(need)}, over max_memory_gb="
                 f"{self.max_memory_gb:g} ({gib(own)}); {fix}, or raise --param "
                 "ease.max_memory_gb if the machine has the memory"
             )
-        check_memory(need, what, fix)
+        check_memory(need, what, fix, budget)
 
     @staticmethod
     def _closed_form(gram: np.ndarray) -> np.ndarray:
@@ -192,7 +195,7 @@ class EASE(Recommender):
         return out
 
 
-def _gram(X: sp.csr_matrix) -> np.ndarray:
+def _gram(X: sp.csr_matrix, budget: int | None = None) -> np.ndarray:
     """``X^T X`` as a dense float32 array, from sparse products over blocks of item rows.
 
     Each entry is a co-occurrence count, an exact integer in float32, so the result does
@@ -203,7 +206,8 @@ def _gram(X: sp.csr_matrix) -> np.ndarray:
     gram = np.empty((n, n), dtype=np.float32)
     # a block row: its dense copy (4 bytes per entry) and at most one sparse entry per
     # column (float32 value + int32 index + the product's bookkeeping)
-    step = chunk_rows(16 * n, share=0.05, cap=max(1, BLOCK_BYTES // max(16 * n, 1)))
+    cap = max(1, BLOCK_BYTES // max(16 * n, 1))
+    step = chunk_rows(16 * n, share=0.05, cap=cap, budget=budget)
     for start in range(0, n, step):
         stop = min(start + step, n)
         gram[start:stop] = (Xt[start:stop] @ X).toarray()

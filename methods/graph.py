@@ -26,22 +26,22 @@ two InfoNCE terms over ~600 users and ~1,900 distinct items per step are a large
 
 from __future__ import annotations
 
-import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from torch import nn
 
-from bench.evaluation.validation import EarlyStopping, carve_validation, validation_metric
+from bench.evaluation.validation import Validation, carve_validation, validation_metric
 from bench.protocol import TrainData
 from methods.base import Recommender
-from methods.contrastive import _adam, resolve_device
 from methods.registry import register
 from methods.search_space import Choice, Float, Int
+from methods.training import LoopConfig, Trainer, bpr, fit_loop, info_nce
 
 # Torch threads while fitting on the CPU. Measured on the shared 2-core machine (other jobs
 # running): one sparse product of the ml-latest-small graph costs 2.4 ms of CPU on one
@@ -217,14 +217,6 @@ def noisy_propagate(
     return _Perturbed.apply(graph, embeddings, weights, eps, generator, keep_layer)
 
 
-def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
-    """InfoNCE of matching rows: row ``i`` of ``a`` and of ``b`` are a positive pair, the
-    other rows of ``b`` its negatives. Rows are L2-normalised first (cosine similarity);
-    the mean over rows of ``-log softmax(a_i . b / temperature)[i]``."""
-    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
-    return F.cross_entropy(logits, torch.arange(len(a), device=a.device))
-
-
 def drop_edges(
     interactions: sp.spmatrix, drop_ratio: float, rng: np.random.Generator
 ) -> sp.csr_matrix:
@@ -263,6 +255,63 @@ def bpr_triples(
         redraw = redraw[keys[pos] == query]
         negatives[redraw] = items[rng.integers(len(items), size=len(redraw))]
     return np.stack([users, positives, negatives]).astype(np.int64)
+
+
+class _Table(nn.Module):
+    """The user and item ego embeddings, stacked users first: what Adam trains."""
+
+    def __init__(self, weight: nn.Parameter):
+        super().__init__()
+        self.weight = weight
+
+
+class GraphTrainer(Trainer):
+    """One training run of a graph model: its graph, embeddings, BPR triples (re-drawn every
+    epoch) and per-epoch views; the loss is the model's (:meth:`LightGCN._loss`)."""
+
+    def __init__(self, model: LightGCN):
+        self.model = model
+
+    def build(self, data: TrainData, device: torch.device) -> _Table:
+        m = self.model
+        self.device = device
+        self.generator = torch.Generator(device=device).manual_seed(m.seed)
+        self.interactions = data.binary("all")
+        self.n_users, n_items = self.interactions.shape
+        self.graph = Graph.build(self.interactions, device)
+        self.table = _Table(m._init_embeddings(self.n_users, n_items, device))
+        self.items = np.flatnonzero(data.candidates)
+        self.views: list[Graph] = []
+        return self.table
+
+    @property
+    def embeddings(self) -> nn.Parameter:
+        return self.table.weight
+
+    def batches(self, epoch: int, rng: np.random.Generator, batch_size: int) -> Iterator:
+        """``[3, b]`` graph node indices (user, positive, negative) per batch."""
+        triples = bpr_triples(self.interactions, self.items, rng)
+        triples[1:] += self.n_users  # item ids -> graph node ids
+        triples = torch.from_numpy(triples[:, rng.permutation(triples.shape[1])]).to(self.device)
+        self.model._start_epoch(self, rng)
+        for start in range(0, triples.shape[1], batch_size):
+            yield triples[:, start : start + batch_size]
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model._loss(self, batch)
+
+    def examples(self, batch: torch.Tensor) -> int:
+        return batch.shape[1]
+
+    def validate(self, validation: Validation) -> float:
+        """Recall@20 on the validation slice."""
+        users, items = self.snapshot()
+        return validation_metric(lambda u: users[u] @ items.T, validation)
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """Final (clean) user and item embeddings, float32."""
+        final = self.model._final(self.graph, self.embeddings).cpu().numpy()
+        return final[: self.n_users], final[self.n_users :]
 
 
 @register("lightgcn", family="graph")
@@ -331,20 +380,20 @@ class LightGCN(Recommender):
         """Clean final embeddings (what scores use)."""
         return propagate(graph, embeddings, self.n_layers, self._include_ego)
 
-    def _start_epoch(self, interactions, rng: np.random.Generator, device) -> None:
+    def _start_epoch(self, run: GraphTrainer, rng: np.random.Generator) -> None:
         """Per-epoch state (SGL's dropped-edge views)."""
 
-    def _loss(self, graph, embeddings, batch, generator) -> torch.Tensor:
+    def _loss(self, run: GraphTrainer, batch: torch.Tensor) -> torch.Tensor:
         """BPR + L2 on ego embeddings; subclasses add their contrastive term."""
-        final = self._final(graph, embeddings)
-        return self._bpr(final, embeddings, batch)
+        final = self._final(run.graph, run.embeddings)
+        return self._bpr(final, run.embeddings, batch)
 
     def _bpr(self, final, embeddings, batch) -> torch.Tensor:
         """BPR loss of ``batch`` (graph node indices ``[3, b]``: user, positive, negative)
         plus L2 on its ego embeddings; one gather each, so one scatter each backward."""
         rows = batch.reshape(-1)
         u, p, n = final[rows].view(3, batch.shape[1], -1)
-        rank = F.softplus(((n - p) * u).sum(1)).mean()  # -log sigmoid(pos - neg)
+        rank = bpr(u, p, n)
         l2 = embeddings[rows].square().sum()
         return rank + self.reg * l2 / (2 * batch.shape[1])
 
@@ -357,92 +406,30 @@ class LightGCN(Recommender):
 
     # -- training ----------------------------------------------------------------------
 
-    def _init_embeddings(self, n_users: int, n_items: int, device: torch.device) -> torch.Tensor:
+    def _init_embeddings(self, n_users: int, n_items: int, device: torch.device) -> nn.Parameter:
         """Xavier-uniform user and item tables (as SGL/SimGCL's code), stacked users first."""
         gen = torch.Generator().manual_seed(self.seed)
         tables = []
         for rows in (n_users, n_items):
             bound = (6.0 / (rows + self.dim)) ** 0.5
             tables.append((torch.rand(rows, self.dim, generator=gen) * 2 - 1) * bound)
-        return torch.nn.Parameter(torch.cat(tables).to(device))
-
-    def _train(self, train: TrainData, max_epochs: int, validation=None):
-        """Train from scratch for up to ``max_epochs``; with ``validation``, stop early and
-        return the best evaluation's final embeddings. Returns (user, item) float32 arrays."""
-        device = resolve_device(self.device)
-        rng = np.random.default_rng(self.seed)
-        generator = torch.Generator(device=device).manual_seed(self.seed)
-        interactions = train.binary("all")
-        n_users, n_items = interactions.shape
-        graph = Graph.build(interactions, device)
-        embeddings = self._init_embeddings(n_users, n_items, device)
-        optimizer = _adam([embeddings], self.lr)
-        items = np.flatnonzero(train.candidates)
-        stopper = EarlyStopping(self.patience)
-        best = None
-
-        def factors() -> tuple[np.ndarray, np.ndarray]:
-            with torch.no_grad():
-                final = self._final(graph, embeddings).cpu().numpy()
-            return final[:n_users], final[n_users:]
-
-        bar = tqdm(range(1, max_epochs + 1), desc=self.registered_name, disable=None, leave=False)
-        for epoch in bar:
-            triples = bpr_triples(interactions, items, rng)
-            triples[1:] += n_users  # item ids -> graph node ids
-            triples = torch.from_numpy(triples[:, rng.permutation(triples.shape[1])]).to(device)
-            self._start_epoch(interactions, rng, device)
-            for start in range(0, triples.shape[1], self.batch_size):
-                batch = triples[:, start : start + self.batch_size]
-                loss = self._loss(graph, embeddings, batch, generator)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            if validation is None or (epoch % self.eval_every and epoch != max_epochs):
-                continue
-            current = factors()
-            value = validation_metric(lambda u, f=current: f[0][u] @ f[1].T, validation)
-            self.report_epoch(epoch, value)
-            if value > stopper.best:
-                best = current
-            if stopper.step(epoch, value):
-                break
-        self.history_ = stopper.history
-        self.best_epoch_ = stopper.best_epoch if validation is not None else max_epochs
-        return best if validation is not None and best is not None else factors()
+        return nn.Parameter(torch.cat(tables).to(device))
 
     def fit(self, train: TrainData) -> LightGCN:
         if min(self.epochs, self.batch_size, self.eval_every, self.n_layers) < 1:
             raise ValueError("epochs, batch_size, eval_every and n_layers must be >= 1")
         if not 1 <= getattr(self, "cl_layer", 1) <= self.n_layers:
             raise ValueError(f"cl_layer must be in [1, n_layers], got {self.cl_layer}")
-        threads = torch.get_num_threads()
-        if resolve_device(self.device).type == "cpu":
-            torch.set_num_threads(CPU_THREADS)
-        try:
-            self._fit(train)
-        finally:
-            torch.set_num_threads(threads)
-        self.n_items_ = train.n_items
-        return self
-
-    def _fit(self, train: TrainData) -> None:
-        self._timings: dict[str, float] = {}
-        t = time.perf_counter()
+        config = LoopConfig.of(self, threads=CPU_THREADS)
         validation = carve_validation(train, self.seed)
         if len(validation.users) == 0:  # nothing to stop on: train the full budget
-            self.user_factors_, self.item_factors_ = self._train(train, self.epochs)
-            self._timings["training"] = time.perf_counter() - t
-        else:
-            factors = self._train(validation.fit_part, self.epochs, validation)
-            self._timings["validation"] = time.perf_counter() - t
-            history, best_epoch = self.history_, self.best_epoch_
-            if self.refit:
-                t = time.perf_counter()
-                factors = self._train(train, max(best_epoch, 1))
-                self._timings["refit"] = time.perf_counter() - t
-            self.user_factors_, self.item_factors_ = factors
-            self.history_, self.best_epoch_ = history, best_epoch
+            validation = None
+        result = fit_loop(GraphTrainer(self), train, config, self, validation)
+        self.user_factors_, self.item_factors_ = result.state
+        self.best_epoch_, self.history_ = result.best_epoch, result.history
+        self._timings = result.timings
+        self.n_items_ = train.n_items
+        return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -494,15 +481,16 @@ class SGL(LightGCN):
         self.device = device
         self.seed = seed
 
-    def _start_epoch(self, interactions, rng, device) -> None:
-        self._views = [
-            Graph.build(drop_edges(interactions, self.drop_ratio, rng), device) for _ in range(2)
+    def _start_epoch(self, run: GraphTrainer, rng: np.random.Generator) -> None:
+        run.views = [
+            Graph.build(drop_edges(run.interactions, self.drop_ratio, rng), run.device)
+            for _ in range(2)
         ]
 
-    def _loss(self, graph, embeddings, batch, generator) -> torch.Tensor:
-        a, b = (self._final(view, embeddings) for view in self._views)
+    def _loss(self, run: GraphTrainer, batch: torch.Tensor) -> torch.Tensor:
+        a, b = (self._final(view, run.embeddings) for view in run.views)
         cl = self._contrast(a, b, batch)
-        return super()._loss(graph, embeddings, batch, generator) + self.cl_weight * cl
+        return super()._loss(run, batch) + self.cl_weight * cl
 
 
 @register("simgcl", family="graph")
@@ -552,13 +540,13 @@ class SimGCL(LightGCN):
         self.device = device
         self.seed = seed
 
-    def _loss(self, graph, embeddings, batch, generator) -> torch.Tensor:
+    def _loss(self, run: GraphTrainer, batch: torch.Tensor) -> torch.Tensor:
         a, b = (
-            noisy_propagate(graph, embeddings, self.n_layers, self.eps, generator)[0]
+            noisy_propagate(run.graph, run.embeddings, self.n_layers, self.eps, run.generator)[0]
             for _ in range(2)
         )
         cl = self._contrast(a, b, batch)
-        return super()._loss(graph, embeddings, batch, generator) + self.cl_weight * cl
+        return super()._loss(run, batch) + self.cl_weight * cl
 
 
 @register("xsimgcl", family="graph")
@@ -613,9 +601,9 @@ class XSimGCL(SimGCL):
         self.device = device
         self.seed = seed
 
-    def _loss(self, graph, embeddings, batch, generator) -> torch.Tensor:
+    def _loss(self, run: GraphTrainer, batch: torch.Tensor) -> torch.Tensor:
         final, view = noisy_propagate(
-            graph, embeddings, self.n_layers, self.eps, generator, self.cl_layer
+            run.graph, run.embeddings, self.n_layers, self.eps, run.generator, self.cl_layer
         )
         cl = self._contrast(final, view, batch)
-        return self._bpr(final, embeddings, batch) + self.cl_weight * cl
+        return self._bpr(final, run.embeddings, batch) + self.cl_weight * cl

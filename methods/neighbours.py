@@ -11,6 +11,11 @@ index. Movies none of them liked are not recommended (score ``-inf``).
 Weighted variant (``weighted=True``): score = sum over neighbours of similarity x rating
 (liked ratings only if ``liked_only``); movies no neighbour rated get ``-inf``.
 
+Seed-reproduction slips (never the recommender's rule; see :mod:`bench.evaluation.slips`):
+:func:`nearest_users` ``include_self=True`` counts the user among its own neighbours, and
+:func:`neighbour_lists` ``keep_duplicates=True`` lets a movie that several neighbours liked
+fill several slots of the list. Both default to the rule above.
+
 Scale: similarities and scores are computed in blocks of rows sized from the memory budget
 (:func:`bench.memory.chunk_rows`), so a call's temporaries stay bounded whatever the number
 of users asked for, and the users x users similarity matrix is never built (MovieLens-25M:
@@ -90,30 +95,43 @@ def _blocks(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:
 
 
 def nearest_users(
-    vectors: np.ndarray | sp.spmatrix | UnitVectors, users: np.ndarray, n_neighbors: int
+    vectors: np.ndarray | sp.spmatrix | UnitVectors,
+    users: np.ndarray,
+    n_neighbors: int,
+    include_self: bool = False,
+    budget: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``n_neighbors`` most cosine-similar *other* users of each of ``users``.
 
     Returns ``(index, similarity)``, each ``[len(users), n]``, most similar first; equal
     similarities are ordered by user index, so the result is deterministic. ``vectors``
     may be prepared once as :class:`UnitVectors`. Works through blocks of ``users`` whose
-    similarity rows fit a share of the memory budget.
+    similarity rows fit a share of the memory ``budget`` (bytes; ``None``: the machine's
+    default, :func:`bench.memory.memory_budget`).
+
+    ``include_self=True`` is a seed-reproduction slip (:mod:`bench.evaluation.slips`), never
+    the recommender's rule: the user competes for its own neighbour slots like everyone
+    else, as ``argsort(-cosine)[:n]`` over all users does, and with cosine 1 to itself it
+    usually takes the first, leaving ``n - 1`` other users.
     """
     unit = vectors if isinstance(vectors, UnitVectors) else UnitVectors(vectors)
     users = np.asarray(users, dtype=np.int64)
-    n = max(min(int(n_neighbors), unit.n - 1), 0)
+    n = max(min(int(n_neighbors), unit.n - (0 if include_self else 1)), 0)
     index = np.empty((len(users), n), dtype=np.int64)
     similarity = np.empty((len(users), n), dtype=np.float64)
     if n == 0:
         return index, similarity
-    rows = chunk_rows(SIM_BYTES * unit.n, share=BLOCK_SHARE, cap=max(len(users), 1))
+    cap = max(len(users), 1)
+    rows = chunk_rows(SIM_BYTES * unit.n, share=BLOCK_SHARE, cap=cap, budget=budget)
     for start in range(0, len(users), rows):
         block = users[start : start + rows]
         sims = unit.similarities(block)
-        sims[np.arange(len(block)), block] = -np.inf  # never your own neighbour
+        if not include_self:
+            sims[np.arange(len(block)), block] = -np.inf  # never your own neighbour
         # exact: most similar first, equal similarities by user index (a partition would
         # pick arbitrary members of a tie at the cut, e.g. among users with all-zero
-        # vectors). Only the user itself is -inf and n < unit.n, so top_k never pads.
+        # vectors). At most the user itself is -inf and n <= the finite columns, so top_k
+        # never pads.
         idx = top_k(sims, n)
         index[start : start + len(block)] = idx
         similarity[start : start + len(block)] = np.take_along_axis(sims, idx, axis=1)
@@ -136,11 +154,13 @@ def neighbour_scores(
     weighted: bool = False,
     liked_only: bool = True,
     ratings: sp.csr_matrix | None = None,
+    budget: int | None = None,
 ) -> np.ndarray:
     """Scores ``[len(neighbours), n_items]`` (float64) from each row's neighbours' ratings.
 
     ``ratings`` is :func:`scoring_ratings` ``(train, liked_only)``, computed here unless
-    given. Rows are scored in blocks whose temporaries fit a share of the memory budget.
+    given. Rows are scored in blocks whose temporaries fit a share of the memory ``budget``
+    (bytes; ``None``: the machine's default).
     """
     n_rows, n = neighbours.shape
     if ratings is None:
@@ -148,7 +168,7 @@ def neighbour_scores(
     out = np.full((n_rows, train.n_items), -np.inf)
     if n_rows == 0 or n == 0:
         return out
-    limit = BLOCK_SHARE * memory_budget()
+    limit = BLOCK_SHARE * memory_budget(budget)
     gathered = np.diff(ratings.indptr)[neighbours].sum(axis=1)
     cost = GATHER_BYTES * gathered + (SCORE_BYTES * train.n_items if weighted else 0)
     if weighted:  # the same pattern, all ones (shares the index arrays)
@@ -188,6 +208,62 @@ def _best_liked(
     np.maximum.at(out, (owner, block.col), block.data + TIE * (1.0 + sim) / 2.0)
 
 
+def neighbour_lists(
+    train: TrainData,
+    neighbours: np.ndarray,
+    similarities: np.ndarray,
+    k: int,
+    keep_duplicates: bool = False,
+    exclude: sp.csr_matrix | None = None,
+    candidates: np.ndarray | None = None,
+    ratings: sp.csr_matrix | None = None,
+    budget: int | None = None,
+) -> np.ndarray:
+    """The seed rule's top-``k`` lists ``[len(neighbours), k]`` (item indices, ``-1`` pads),
+    built as the seed words it: every liked rating of every neighbour is one entry, ordered
+    by rating, then by the neighbour's similarity, then by movie index; the first ``k``.
+
+    ``keep_duplicates=False`` (default): a movie enters once, at its best entry, which gives
+    exactly the lists of ``top_k`` over :func:`neighbour_scores` masked by ``exclude`` and
+    ``candidates``. ``keep_duplicates=True`` is a seed-reproduction slip
+    (:mod:`bench.evaluation.slips`): a movie liked by several neighbours fills several
+    slots, so a list holds fewer distinct movies. ``exclude`` (one row per row of
+    ``neighbours``, e.g. the users' train items) and non-``candidates`` drop entries before
+    the cut; ``None`` drops nothing. ``ratings`` is :func:`scoring_ratings` ``(train,
+    True)``, computed here unless given. Rows are built in blocks sized from ``budget``
+    (bytes; ``None``: :func:`bench.memory.memory_budget`), as :func:`neighbour_scores` does.
+    """
+    if k <= 0:
+        raise BenchError(f"k must be a positive integer, got {k}")
+    n_rows, n = neighbours.shape
+    if ratings is None:
+        ratings = scoring_ratings(train, liked_only=True)
+    out = np.full((n_rows, k), -1, dtype=np.int64)
+    if n_rows == 0 or n == 0:
+        return out
+    cost = GATHER_BYTES * np.diff(ratings.indptr)[neighbours].sum(axis=1)
+    for start, stop in _blocks(cost, BLOCK_SHARE * memory_budget(budget)):
+        block = ratings[neighbours[start:stop].ravel()].tocoo()
+        owner = (block.row // n).astype(np.int64)
+        items = block.col.astype(np.int64)
+        # the same key as _best_liked, so ties fall exactly as in the score path
+        key = block.data + TIE * (1.0 + similarities[start:stop].ravel()[block.row]) / 2.0
+        keep = np.ones(len(items), bool) if candidates is None else candidates[items]
+        if exclude is not None:
+            keep &= np.asarray(exclude[start:stop][owner, items]).ravel() == 0
+        owner, items, key = owner[keep], items[keep], key[keep]
+        order = np.lexsort((items, -key, owner))  # by row, best key first, then item index
+        owner, items = owner[order], items[order]
+        if not keep_duplicates:  # each (row, movie) once, at its first (best) entry
+            first = np.unique(owner * train.n_items + items, return_index=True)[1]
+            first.sort()
+            owner, items = owner[first], items[first]
+        rank = np.arange(len(owner)) - np.searchsorted(owner, owner)
+        take = rank < k
+        out[start + owner[take], rank[take]] = items[take]
+    return out
+
+
 class NeighbourRecommender(Recommender):
     """Base for recommenders that score through :func:`neighbour_scores`."""
 
@@ -207,9 +283,16 @@ class NeighbourRecommender(Recommender):
     def score(self, users: np.ndarray) -> np.ndarray:
         self._check_fitted()
         users = np.asarray(users)
-        idx, sims = nearest_users(self.unit_, users, self.n_neighbors)
+        budget = self.memory_budget_bytes
+        idx, sims = nearest_users(self.unit_, users, self.n_neighbors, budget=budget)
         return neighbour_scores(
-            self.train_, idx, sims, self.weighted, self.liked_only, ratings=self.ratings_
+            self.train_,
+            idx,
+            sims,
+            self.weighted,
+            self.liked_only,
+            ratings=self.ratings_,
+            budget=budget,
         )
 
 

@@ -2,9 +2,9 @@
 
 The embedded default is MovieLens ml-latest-small, vendored under ``datasets/``; the other
 releases of ``datasets/MANIFEST.json`` are downloaded once (``bench/download.py``), and a local
-copy of any MovieLens layout can be given by path (``bench/movielens.py`` reads the files).
+copy of any MovieLens layout can be given by path (``bench/data/movielens*.py`` read the files).
 ``synthetic-<N>`` names are generated MovieLens-like data, cached as a download is
-(``bench/synthetic.py``).
+(``bench/data/synthetic_cache.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from bench.data import movielens
 from bench.data.download import fetch_release, load_manifest
 from bench.data.interactions import Interactions, empty_tags
 from bench.data.movielens import RATING_COLUMNS, RatingScale
+from bench.data.movielens_movies import NO_GENRES, read_movies_file
+from bench.data.movielens_ratings import read_ratings_file
+from bench.data.movielens_tags import read_tags_file
 from bench.errors import BenchError
 
 DATASETS_DIR = Path(__file__).resolve().parents[2] / "datasets"
@@ -70,9 +73,9 @@ def downloadable() -> list[str]:
 
 def synthetic_names() -> list[str]:
     """The documented synthetic datasets; any ``synthetic-<N>[k|m]`` (N ratings) loads too."""
-    from bench.data.synthetic import synthetic_names
+    from bench.data.synthetic_naming import synthetic_names as names
 
-    return synthetic_names()
+    return names()
 
 
 def read_ratings(path: Path, scale: RatingScale | None = None) -> pd.DataFrame:
@@ -83,7 +86,7 @@ def read_ratings(path: Path, scale: RatingScale | None = None) -> pd.DataFrame:
     if layout is None:
         layout = movielens.LAYOUTS["csv"]
     scale = scale or movielens.default_scale(path.parent, layout)
-    df = movielens.read_ratings_file(path, layout, scale)
+    df = read_ratings_file(path, layout, scale)
     rows = np.sort(_latest_sorted(df, path))  # back to file order
     return df if len(rows) == len(df) else df.iloc[rows].reset_index(drop=True)
 
@@ -122,13 +125,14 @@ def load_dataset(
 ) -> Interactions:
     """Load ``name`` (embedded, or a release downloaded into ``cache_dir``), or the local copy of
     any MovieLens layout at ``path``; ``base_url`` overrides the download server. A
-    ``synthetic-<N>`` name is generated once into ``cache_dir`` (``bench/synthetic.py``)."""
-    from bench.data import synthetic
+    ``synthetic-<N>`` name is generated once into ``cache_dir`` (``synthetic_cache.py``)."""
+    from bench.data import synthetic_cache
+    from bench.data.synthetic_naming import parse_size_name
 
     releases = load_manifest()["releases"]
     if path is None:
-        if synthetic.parse_size_name(name) is not None:
-            return synthetic.load(name, cache_dir=cache_dir)
+        if parse_size_name(name) is not None:
+            return synthetic_cache.load(name, cache_dir=cache_dir)
         if name in EMBEDDED:
             path = EMBEDDED[name]
             verify_checksums(path)
@@ -147,7 +151,7 @@ def load_dataset(
     else:
         scale = movielens.default_scale(folder, layout)
     ratings_file = folder / layout.ratings
-    df = movielens.read_ratings_file(ratings_file, layout, scale)
+    df = read_ratings_file(ratings_file, layout, scale)
     return _index(name, df, _latest_sorted(df, ratings_file), folder, layout, ratings_file)
 
 
@@ -189,7 +193,7 @@ def _index(
 def _movies_frame(path: Path, layout: movielens.Layout, item_ids: np.ndarray) -> pd.DataFrame:
     """Titles and genres per item index (``"movie <id>"`` where the movies file lacks one)."""
     frame = pd.DataFrame({"movieId": np.asarray(item_ids, dtype=np.int64)})
-    meta = movielens.read_movies_file(path, layout)
+    meta = read_movies_file(path, layout)
     if meta is not None:
         meta = meta.drop_duplicates("movieId")
         frame = frame.merge(meta, on="movieId", how="left")
@@ -197,7 +201,7 @@ def _movies_frame(path: Path, layout: movielens.Layout, item_ids: np.ndarray) ->
         frame["title"] = pd.Series(None, index=frame.index, dtype=object)
         frame["genres"] = pd.Series(None, index=frame.index, dtype=object)
     frame["title"] = frame["title"].fillna("movie " + frame["movieId"].astype(str))
-    frame["genres"] = frame["genres"].fillna(movielens.NO_GENRES)
+    frame["genres"] = frame["genres"].fillna(NO_GENRES)
     return frame
 
 
@@ -205,7 +209,7 @@ def _tags_frame(
     path: Path, layout: movielens.Layout, user_ids: np.ndarray, item_ids: np.ndarray
 ) -> pd.DataFrame:
     """Tags as (user, item) indices, keeping only tags whose user and movie both have ratings."""
-    raw = movielens.read_tags_file(path, layout) if layout.tags else None
+    raw = read_tags_file(path, layout) if layout.tags else None
     if raw is None or len(raw) == 0:
         return empty_tags()
     users = _lookup(np.asarray(user_ids), raw["userId"].to_numpy(np.int64))

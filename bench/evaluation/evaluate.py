@@ -40,10 +40,12 @@ BYTES_PER_SCORE = 8 + 8 + 1
 MAX_CHUNK_USERS = 4096  # beyond this a larger chunk is no faster, only larger
 
 
-def chunk_size(n_items: int, n_users: int) -> int:
-    """Users scored at once: as many as fit a quarter of the memory budget, so peak memory
-    is O(chunk x items) whatever the number of users (``bench.memory``)."""
-    return min(chunk_rows(n_items * BYTES_PER_SCORE, share=0.25, cap=MAX_CHUNK_USERS), n_users)
+def chunk_size(n_items: int, n_users: int, budget: int | None = None) -> int:
+    """Users scored at once: as many as fit a quarter of the memory ``budget`` (bytes;
+    ``None``: the machine's default, ``bench.memory``), so peak memory is O(chunk x items)
+    whatever the number of users."""
+    rows = chunk_rows(n_items * BYTES_PER_SCORE, share=0.25, cap=MAX_CHUNK_USERS, budget=budget)
+    return min(rows, n_users)
 
 
 def recommend(method, data: ProtocolData, users: np.ndarray, k: int) -> np.ndarray:
@@ -71,13 +73,19 @@ def _fit(method, data: ProtocolData, timings: dict[str, float]) -> None:
 
 
 def evaluate(
-    method, data: ProtocolData, ks=DEFAULT_KS, fit: bool = True, chunk_users: int | None = None
+    method,
+    data: ProtocolData,
+    ks=DEFAULT_KS,
+    fit: bool = True,
+    chunk_users: int | None = None,
+    budget: int | None = None,
 ) -> Evaluation:
     """Fit (unless ``fit=False``) and evaluate ``method``: ranking metrics over every user with
     a relevant item, or, on a rating protocol, RMSE and MAE over every test rating.
 
     Users are scored, masked and cut to their top k in chunks of ``chunk_users`` (default:
-    sized from the memory budget by :func:`chunk_size`); the metrics do not depend on it."""
+    sized by :func:`chunk_size` from the memory ``budget``, bytes, ``None`` for the machine's
+    default); the metrics do not depend on it."""
     if data.protocol.task == "rating":
         return evaluate_rating(method, data, fit=fit)
     timings: dict[str, float] = {}
@@ -86,7 +94,7 @@ def evaluate(
     users = data.eval_users
     kmax = max(ks)
     if chunk_users is None:
-        chunk_users = chunk_size(data.train.n_items, len(users))
+        chunk_users = chunk_size(data.train.n_items, len(users), budget)
     if int(chunk_users) < 1:
         raise BenchError(f"chunk_users must be a positive integer, got {chunk_users}")
     t = time.perf_counter()

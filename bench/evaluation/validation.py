@@ -78,17 +78,19 @@ def validation_metric(
     k: int = 20,
     metric: str = "recall",
     chunk_users: int | None = None,
+    budget: int | None = None,
 ) -> float:
     """Mean ``metric@k`` (a fraction) of ``score(users)`` on the validation slice, with the
     fit part's items masked and the protocol's candidates only, like the test evaluation
-    (and in user chunks sized from the memory budget like it, unless ``chunk_users``)."""
+    (and in user chunks sized from the memory ``budget`` like it, unless ``chunk_users``;
+    ``None``: the machine's default)."""
     from bench.evaluation.evaluate import chunk_size
 
     users = validation.users
     if len(users) == 0:
         return float("nan")
     fit = validation.fit_part
-    chunk_users = chunk_users or chunk_size(fit.n_items, len(users))
+    chunk_users = chunk_users or chunk_size(fit.n_items, len(users), budget)
     values = []
     for i in range(0, len(users), chunk_users):
         chunk = users[i : i + chunk_users]

@@ -1,116 +1,30 @@
-"""The scaling benchmark's tables, growth exponents, targets, figure and report section.
+"""The scaling benchmark's report section and the summary ``bench scale`` prints.
 
-Everything here reads the entries of ``<results>/scale/scale.json`` (``bench/scale.py``); no
-measurement happens. A growth exponent is the slope of log(seconds) against log(ratings) over
-the sizes measured (``np.polyfit``): 1 is linear, 2 quadratic.
+Everything here reads the entries of ``<results>/scale/scale.json``
+(``bench/running/scale_entries.py``); no measurement happens. The pieces live beside it:
+``scale_exponents`` (seconds, growth exponents, throughput), ``scale_targets`` (the issue's
+targets) and ``scale_figure`` (the log-log figure).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from tabulate import tabulate
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tabulate import tabulate  # noqa: E402
-
-from bench.running.scale import DEFAULT_METHODS, STAGES, load_entries  # noqa: E402
-from bench.running.store import atomic_write_bytes  # noqa: E402
-
-# Sums of stages that are reported on their own.
-COMPOSITE = {
-    "split+filter": ("split", "filter"),
-    "score+metrics": ("score", "metrics"),
-    "split to metrics": ("split", "filter", "fit", "score", "metrics"),
-}
-# Stages that do not depend on the method: their exponent is also fitted on the median over
-# methods per size.
-SHARED = ("load", "split", "filter", "split+filter")
-ALL = "all methods"
-
-TARGET_SIZE = "synthetic-25m"
-TARGET_METHODS = ("popularity", "item-knn", "als")
-TARGET_PIPELINE_S = 15 * 60
-TARGET_RSS_GB = 12.0
-TARGET_EVAL_S = 60.0
-TARGET_EXPONENT = 1.15
-GB = 1e9  # decimal gigabytes throughout
-SCORE_BYTES = 4  # float32
-
-
-def seconds(entry: dict, stage: str) -> float | None:
-    """Seconds of one stage (or a sum of stages, see ``COMPOSITE``); None if not measured."""
-    parts = COMPOSITE.get(stage, (stage,))
-    values = [entry.get("seconds", {}).get(p) for p in parts]
-    return None if any(v is None for v in values) else float(sum(values))
-
-
-def growth_exponent(n_ratings, secs) -> float:
-    """Slope of log(seconds) against log(ratings); NaN with fewer than two distinct sizes."""
-    n = np.asarray(n_ratings, dtype=float)
-    s = np.asarray(secs, dtype=float)
-    keep = (n > 0) & (s > 0)
-    n, s = n[keep], s[keep]
-    if len(np.unique(n)) < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(n), np.log(s), 1)[0])
-
-
-def _points(entries: list[dict], stage: str, method: str) -> tuple[list[float], list[float]]:
-    """(ratings, seconds) of ``stage``: one method's cells, or for ``ALL`` the median over the
-    methods at each size."""
-    if method != ALL:
-        cells = [(e["n_ratings"], seconds(e, stage)) for e in entries if e["method"] == method]
-        cells = [(n, s) for n, s in cells if n and s is not None]
-        return [n for n, _ in cells], [s for _, s in cells]
-    by_size: dict[str, list[tuple[int, float]]] = {}
-    for e in entries:
-        s = seconds(e, stage)
-        if e.get("n_ratings") and s is not None:
-            by_size.setdefault(e["size"], []).append((e["n_ratings"], s))
-    xs = [float(np.median([n for n, _ in v])) for v in by_size.values()]
-    ys = [float(np.median([s for _, s in v])) for v in by_size.values()]
-    return xs, ys
-
-
-def _methods(entries: list[dict]) -> list[str]:
-    """The methods of the entries: the default ones in their order, then the rest by name."""
-    rank = {m: i for i, m in enumerate(DEFAULT_METHODS)}
-    return sorted({e["method"] for e in entries}, key=lambda m: (rank.get(m, len(rank)), m))
-
-
-def exponents(entries: list[dict]) -> dict[str, dict[str, float]]:
-    """``{stage: {method or ALL: exponent}}`` for every stage, composite stages included."""
-    out: dict[str, dict[str, float]] = {}
-    for stage in (*STAGES, *COMPOSITE):
-        row = {m: growth_exponent(*_points(entries, stage, m)) for m in _methods(entries)}
-        if stage in SHARED:
-            row[ALL] = growth_exponent(*_points(entries, stage, ALL))
-        out[stage] = row
-    return out
-
-
-def eval_bytes(entry: dict) -> int | None:
-    """Bytes of the float32 score matrix the evaluation scans: evaluated users x items."""
-    if entry.get("n_eval_users") is None or entry.get("n_items") is None:
-        return None
-    return int(entry["n_eval_users"]) * int(entry["n_items"]) * SCORE_BYTES
-
-
-def throughput(entry: dict) -> float | None:
-    """Evaluation throughput in GB/s: ``eval_bytes`` / (score + metrics seconds)."""
-    size, secs = eval_bytes(entry), seconds(entry, "score+metrics")
-    if size is None or not secs:
-        return None
-    return size / secs / GB
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    if value is None or not np.isfinite(value):
-        return "-"
-    return f"{value:.{digits}f}" if abs(value) < 1000 else f"{value:,.0f}"
+from bench.report.scale_exponents import (
+    ALL,
+    GB,
+    exponents,
+    fmt,
+    method_order,
+    seconds,
+    throughput,
+)
+from bench.report.scale_figure import scale_figure
+from bench.report.scale_targets import targets_table
+from bench.running.scale import STAGES
+from bench.running.scale_entries import load_entries
 
 
 def results_table(entries: list[dict]) -> str:
@@ -126,12 +40,12 @@ def results_table(entries: list[dict]) -> str:
                 e.get("label", e["method"]),
                 e["status"],
             ]
-            + [_fmt(seconds(e, s)) for s in STAGES]
+            + [fmt(seconds(e, s)) for s in STAGES]
             + [
-                _fmt(seconds(e, "split to metrics")),
-                _fmt((e.get("peak_rss_bytes") or 0) / GB or None),
-                _fmt(throughput(e)),
-                _fmt(e.get("recall@20")),
+                fmt(seconds(e, "split to metrics")),
+                fmt((e.get("peak_rss_bytes") or 0) / GB or None),
+                fmt(throughput(e)),
+                fmt(e.get("recall@20")),
             ]
         )
     headers = ["size", "ratings", "users x items", "method", "status"]
@@ -154,92 +68,13 @@ def exponent_table(entries: list[dict]) -> str | None:
     if len({e["size"] for e in entries if e.get("n_ratings")}) < 2:
         return None
     table = exponents(entries)
-    methods = _methods(entries)
+    methods = method_order(entries)
     rows = [
-        [stage, _fmt(table[stage].get(ALL))] + [_fmt(table[stage][m]) for m in methods]
+        [stage, fmt(table[stage].get(ALL))] + [fmt(table[stage][m]) for m in methods]
         for stage in table
     ]
     headers = ["stage", f"{ALL} (median per size)", *methods]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-
-
-def _verdict(measured: float | None, limit: float) -> str:
-    if measured is None or not np.isfinite(measured):
-        return "not measured"
-    return "pass" if measured < limit or np.isclose(measured, limit) else "FAIL"
-
-
-def targets(entries: list[dict]) -> list[list[str]]:
-    """The issue's targets: what, limit, measured, pass/FAIL/not measured (never asserted)."""
-    at = {e["method"]: e for e in entries if e["size"] == TARGET_SIZE}
-    three = [at.get(m) for m in TARGET_METHODS]
-    missing = [
-        f"{m} {'not run' if e is None else e['status']}"
-        for m, e in zip(TARGET_METHODS, three, strict=True)
-        if e is None or e["status"] != "ok"
-    ]
-    names = " + ".join(TARGET_METHODS)
-    rows = []
-    if missing:
-        why = "not measured: " + ", ".join(missing)
-        rows.append([f"{TARGET_SIZE}: {names}, split to metrics", "< 15 min", why, "-"])
-        rows.append([f"{TARGET_SIZE}: {names}, peak RSS", "< 12 GB", why, "-"])
-        rows.append([f"{TARGET_SIZE}: evaluation (score + metrics)", "< 60 s", why, "-"])
-    else:
-        prep = float(np.median([seconds(e, "split+filter") for e in three]))
-        work = sum(seconds(e, "fit") + seconds(e, "score+metrics") for e in three)
-        total = prep + work
-        rows.append(
-            [
-                f"{TARGET_SIZE}: {names}, split to metrics (split+filter once, then each "
-                "method's fit, score, metrics)",
-                "< 15 min",
-                f"{total:.0f} s ({total / 60:.1f} min)",
-                _verdict(total, TARGET_PIPELINE_S),
-            ]
-        )
-        peak = max(e["peak_rss_bytes"] for e in three) / GB
-        rows.append(
-            [
-                f"{TARGET_SIZE}: {names}, peak RSS (largest of the three processes)",
-                "< 12 GB",
-                f"{peak:.2f} GB",
-                _verdict(peak, TARGET_RSS_GB),
-            ]
-        )
-        ev = {e["method"]: seconds(e, "score+metrics") for e in three}
-        worst = max(ev.values())
-        e0 = three[0]
-        rows.append(
-            [
-                f"{TARGET_SIZE}: evaluation of {e0['n_eval_users']:,} users x "
-                f"{e0['n_items']:,} items (score + metrics, slowest of the three)",
-                "< 60 s",
-                f"{worst:.1f} s (" + ", ".join(f"{m} {s:.1f} s" for m, s in ev.items()) + ")",
-                _verdict(worst, TARGET_EVAL_S),
-            ]
-        )
-    xs, ys = _points(entries, "split+filter", ALL)
-    slope = growth_exponent(xs, ys)
-    span = f" over {min(xs):,.0f} to {max(xs):,.0f} ratings" if len(set(xs)) >= 2 else ""
-    rows.append(
-        [
-            "split+filter growth exponent (median over methods per size)",
-            f"<= {TARGET_EXPONENT}",
-            (f"{slope:.3f}{span}" if np.isfinite(slope) else "not measured: fewer than 2 sizes"),
-            _verdict(slope, TARGET_EXPONENT) if np.isfinite(slope) else "-",
-        ]
-    )
-    return rows
-
-
-def targets_table(entries: list[dict]) -> str:
-    return tabulate(
-        targets(entries),
-        headers=["target", "limit", "measured", "verdict"],
-        tablefmt="github",
-        disable_numparse=True,
-    )
 
 
 def machines(entries: list[dict]) -> list[str]:
@@ -329,54 +164,6 @@ def summary_text(entries: list[dict]) -> str:
         out += ["", "Growth exponents (slope of log seconds vs log ratings):", "", table]
     out += ["", "Targets (measured, not asserted):", "", targets_table(entries)]
     return "\n".join(out)
-
-
-def scale_figure(entries: list[dict], path: Path) -> Path | None:
-    """Log-log seconds against ratings: one panel per stage, one line per method, with the
-    fitted exponent in the legend and a dotted slope-1 guide. None without measured cells."""
-    panels = ("load", "split+filter", "fit", "score+metrics")
-    methods = _methods(entries)
-    if not any(_points(entries, s, m)[0] for s in panels for m in methods):
-        return None
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
-    for ax, stage in zip(axes.ravel(), panels, strict=True):
-        drawn = []
-        for i, m in enumerate(methods):
-            xs, ys = _points(entries, stage, m)
-            if not xs:
-                continue
-            order = np.argsort(xs)
-            xs, ys = np.asarray(xs)[order], np.asarray(ys)[order]
-            slope = growth_exponent(xs, ys)
-            name = m if not np.isfinite(slope) else f"{m} (slope {slope:.2f})"
-            ax.plot(xs, ys, "o-", color=plt.cm.tab10(i % 10), label=name, lw=1.5, ms=4)
-            drawn += list(zip(xs, ys, strict=True))
-        if len({x for x, _ in drawn}) >= 2:
-            x = np.array(sorted({x for x, _ in drawn}))
-            anchor = np.exp(np.mean(np.log([y for _, y in drawn]))) / np.exp(np.mean(np.log(x)))
-            ax.plot(x, anchor * x, ":", color="grey", label="slope 1 (linear)")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(stage)
-        ax.set_xlabel("ratings")
-        ax.set_ylabel("seconds")
-        ax.grid(alpha=0.3, which="both")
-        if drawn:
-            ax.legend(fontsize=7)
-    fig.suptitle("Seconds per stage against dataset size (log-log)")
-    fig.tight_layout()
-    return _save(fig, Path(path))
-
-
-def _save(fig, path: Path) -> Path:
-    """PNG without timestamps or version strings, so a redraw gives identical bytes."""
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
 
 
 def scale_section(results_dir: Path, figures_dir: Path) -> str:

@@ -14,8 +14,9 @@ def _recall(runs: list[dict]) -> float:
     return float(np.mean([r["metrics"]["recall@20"] for r in runs]))
 
 
-def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
-    """Markdown lines for every method with a ``METHOD[tuned]`` record beside its defaults."""
+def _comparison_rows(groups, dataset: str) -> tuple[list[list[str]], dict]:
+    """One row per ``METHOD[tuned]`` record group: defaults and tuned recall@20 on the same
+    split seeds; and the study behind each, by (protocol, method)."""
     rows, studies = [], {}
     for d, protocol, name in sorted(groups):
         if d != dataset or not name.endswith(TUNED):
@@ -29,7 +30,7 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
         t = _recall(tuned)
         dv = _recall(default) if default else float("nan")
         info = tuned[0]["tuning"]
-        studies[(protocol, method)] = info
+        studies[(protocol, method)] = {**info, "family": tuned[0].get("family", "?")}
         rows.append(
             [
                 protocol,
@@ -42,32 +43,68 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
                 ", ".join(f"{k}={_short(v)}" for k, v in sorted(info.get("params", {}).items())),
             ]
         )
-    if not rows:
-        return []
+    return rows, studies
+
+
+def _best_default_baseline(groups, dataset: str, protocol: str, seeds: set) -> tuple | None:
+    """(recall@20, name) of the best default baseline run on all of ``seeds``."""
+    return max(
+        (
+            (_recall(runs), name)
+            for (d, p, name), runs in groups.items()
+            if d == dataset
+            and p == protocol
+            and runs[0].get("family") == "baseline"
+            and not name.endswith(TUNED)
+            and {r["seed"] for r in runs} >= seeds
+            for runs in [[r for r in runs if r["seed"] in seeds]]
+        ),
+        default=None,
+    )
+
+
+def _strategy_verdict(groups, dataset: str, rows: list[list[str]]) -> list[str]:
+    """One sentence: tuned strategies against the best default baseline beside them."""
     verdicts, ahead = [], []
     for protocol, method, *_ in rows:
         if not method.startswith("strategy"):
             continue
         tuned = groups[(dataset, protocol, f"{method}{TUNED}")]
-        seeds = {r["seed"] for r in tuned}
-        best = max(
-            (
-                (_recall(runs), name)
-                for (d, p, name), runs in groups.items()
-                if d == dataset
-                and p == protocol
-                and runs[0].get("family") == "baseline"
-                and not name.endswith(TUNED)
-                and {r["seed"] for r in runs} >= seeds
-                for runs in [[r for r in runs if r["seed"] in seeds]]
-            ),
-            default=None,
-        )
+        best = _best_default_baseline(groups, dataset, protocol, {r["seed"] for r in tuned})
         if best is not None:
             ahead.append(best[0] > _recall(tuned))
             verdicts.append(
                 f"tuned {method} {_recall(tuned):.2f} vs {best[1]} {best[0]:.2f} on {protocol}"
             )
+    if not verdicts:
+        return []
+    head = (
+        "Tuning does not close the gap: the best baseline at its defaults on the same "
+        "protocol and split seeds stays ahead of every tuned strategy"
+        if all(ahead)
+        else "Tuned strategies against the best baseline at its defaults on the same "
+        "protocol and split seeds"
+    )
+    return [head + " (" + "; ".join(verdicts) + ").", ""]
+
+
+COMPARISON_HEADERS = [
+    "protocol",
+    "method",
+    "defaults",
+    "tuned",
+    "difference",
+    "split seeds",
+    "best trial",
+    "tuned parameters",
+]
+
+
+def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
+    """Markdown lines for every method with a ``METHOD[tuned]`` record beside its defaults."""
+    rows, studies = _comparison_rows(groups, dataset)
+    if not rows:
+        return []
     lines = [
         "### Defaults vs tuned (recall@20 on test)",
         "",
@@ -79,57 +116,89 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
         "(`bench run METHOD --tuned`). A negative difference means the validation optimum did "
         "not carry over to test.",
         "",
-        tabulate(
-            rows,
-            headers=[
-                "protocol",
-                "method",
-                "defaults",
-                "tuned",
-                "difference",
-                "split seeds",
-                "best trial",
-                "tuned parameters",
-            ],
-            tablefmt="github",
-            disable_numparse=True,
-        ),
+        tabulate(rows, headers=COMPARISON_HEADERS, tablefmt="github", disable_numparse=True),
         "",
     ]
-    if verdicts:
-        head = (
-            "Tuning does not close the gap: the best baseline at its defaults on the same "
-            "protocol and split seeds stays ahead of every tuned strategy"
-            if all(ahead)
-            else "Tuned strategies against the best baseline at its defaults on the same "
-            "protocol and split seeds"
-        )
-        lines += [head + " (" + "; ".join(verdicts) + ").", ""]
+    lines += _strategy_verdict(groups, dataset, rows)
     lines += _study_lines(studies, dataset, out_dir, rel)
     return lines
-
-
-def study_family(method: str) -> str:
-    """The registry family of a tuned method (``"?"`` when it is not registered)."""
-    from methods.registry import REGISTRY, discover
-
-    discover()
-    return REGISTRY[method].family if method in REGISTRY else "?"
 
 
 def _short(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+BUDGET_HEADERS = [
+    "protocol",
+    "method",
+    "complete trials",
+    "pruned",
+    "failed",
+    "best validation recall@20 %",
+    "trial seconds",
+    "search space narrowed (--param)",
+]
+
+
+def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
+    """A study's trial counts, best value, seconds and overrides; and its trial seconds."""
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state.name for t in trials]
+    seconds = sum(t.user_attrs.get("seconds") or 0.0 for t in trials)
+    overrides = study.user_attrs.get("overrides", {})
+    row = [
+        protocol,
+        method,
+        str(states.count("COMPLETE")),
+        str(states.count("PRUNED")),
+        str(states.count("FAIL")),
+        f"{100 * study.best_value:.2f}",
+        f"{seconds:.0f}",
+        " ".join(f"{k}={v}" for k, v in overrides.items()) or "-",
+    ]
+    return row, seconds
+
+
+def _importance_lines(panels: dict, narrowed: dict, dataset: str, out_dir: Path, rel: str):
+    """The strategies' parameter-importance figure (``panels``: label -> study) and the
+    sentence that reads it; fANOVA runs only when a study changed since the figure."""
+    from bench.report.figures import figure_key, importance_plot, is_current, load_cache, save_cache
+    from bench.running.tune import importances
+
+    by_note: dict[str, list[str]] = {}
+    for (protocol, method), note in sorted(narrowed.items()):
+        by_note.setdefault(note, []).append(f"{method} on {protocol}")
+    narrowed_note = "".join(
+        f" The studies of {', '.join(names)} searched a narrowed space ({note}, "
+        "`bench tune --param`) to keep trials cheap; values outside it were not tried."
+        for note, names in by_note.items()
+    )
+    name = f"{dataset}-tuning-importance.png"
+    key = figure_key("importance_plot", *[(p, _trials_key(s)) for p, s in panels.items()])
+    cache = load_cache(out_dir)
+    if not is_current(cache, out_dir, name, key):
+        values = {p: v for p, s in panels.items() if (v := importances(s))}
+        if not values:
+            return []
+        importance_plot(values, out_dir / name, "What mattered in the strategies' studies")
+        cache[name] = {"key": key}
+        save_cache(out_dir, cache)
+    return [
+        "Parameter importance in the contrastive strategies' studies (Optuna's fANOVA "
+        "evaluator, seeded): whether the seed's fixed settings (20 epochs, lr 1e-4) held "
+        "them back shows as the share of learning rate and epochs." + narrowed_note,
+        "",
+        f"![parameter importance]({rel}/{name})",
+        "",
+    ]
+
+
 def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[str]:
     """Trial budgets from the study database, and the contrastive studies' importances."""
-    try:
-        import optuna
+    import optuna
 
-        from bench.report.figures import importance_plot
-        from bench.running.tune import importances, open_storage
-    except ImportError:  # pragma: no cover - optuna is a dependency
-        return []
+    from bench.running.tune import open_storage
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget, panels, narrowed = [], {}, {}
     baseline_seconds = 0.0
@@ -141,48 +210,15 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
         except (FileNotFoundError, KeyError):
             budget.append([protocol, method, "study not found", "-", "-", "-", "-", "-"])
             continue
-        trials = study.get_trials(deepcopy=False)
-        states = [t.state.name for t in trials]
-        seconds = sum(t.user_attrs.get("seconds") or 0.0 for t in trials)
-        if study_family(method) == "baseline":
+        row, seconds = _budget_row(study, protocol, method)
+        budget.append(row)
+        if info["family"] == "baseline":
             baseline_seconds += seconds
-        budget.append(
-            [
-                protocol,
-                method,
-                str(states.count("COMPLETE")),
-                str(states.count("PRUNED")),
-                str(states.count("FAIL")),
-                f"{100 * study.best_value:.2f}",
-                f"{seconds:.0f}",
-                " ".join(f"{k}={v}" for k, v in study.user_attrs.get("overrides", {}).items())
-                or "-",
-            ]
-        )
         if method.startswith("strategy"):
             if study.user_attrs.get("overrides"):
-                narrowed[(protocol, method)] = budget[-1][-1]
-            values = importances(study)
-            if values:
-                panels[f"{method} on {protocol}"] = values
-    lines = [
-        tabulate(
-            budget,
-            headers=[
-                "protocol",
-                "method",
-                "complete trials",
-                "pruned",
-                "failed",
-                "best validation recall@20 %",
-                "trial seconds",
-                "search space narrowed (--param)",
-            ],
-            tablefmt="github",
-            disable_numparse=True,
-        ),
-        "",
-    ]
+                narrowed[(protocol, method)] = row[-1]
+            panels[f"{method} on {protocol}"] = study
+    lines = [tabulate(budget, headers=BUDGET_HEADERS, tablefmt="github", disable_numparse=True), ""]
     if baseline_seconds:
         lines += [
             f"Tuning every baseline above took {baseline_seconds / 60:.1f} minutes of trials "
@@ -192,22 +228,13 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
             "",
         ]
     if panels:
-        by_note: dict[str, list[str]] = {}
-        for (protocol, method), note in sorted(narrowed.items()):
-            by_note.setdefault(note, []).append(f"{method} on {protocol}")
-        narrowed_note = "".join(
-            f" The studies of {', '.join(names)} searched a narrowed space ({note}, "
-            "`bench tune --param`) to keep trials cheap; values outside it were not tried."
-            for note, names in by_note.items()
-        )
-        name = f"{dataset}-tuning-importance.png"
-        importance_plot(panels, out_dir / name, "What mattered in the strategies' studies")
-        lines += [
-            "Parameter importance in the contrastive strategies' studies (Optuna's fANOVA "
-            "evaluator, seeded): whether the seed's fixed settings (20 epochs, lr 1e-4) held "
-            "them back shows as the share of learning rate and epochs." + narrowed_note,
-            "",
-            f"![parameter importance]({rel}/{name})",
-            "",
-        ]
+        lines += _importance_lines(panels, narrowed, dataset, out_dir, rel)
     return lines
+
+
+def _trials_key(study) -> tuple:
+    """What a study's importances are computed from: its trials' states, values and params."""
+    return tuple(
+        (t.number, t.state.name, t.value, sorted(t.params.items()))
+        for t in study.get_trials(deepcopy=False)
+    )

@@ -1,216 +1,47 @@
-"""Plan and run (method, protocol, seed) jobs on identical splits; store one record each."""
+"""Run (method, protocol, seed) jobs on identical splits and store one record each.
+
+A :class:`Runner` loads the dataset once, builds each split and protocol once, decides per
+job whether a stored record of the same experiment can be reused (its identity, code
+included: :mod:`bench.running.identity`), and otherwise fits and evaluates the method.
+Parallel runs hand the jobs to :mod:`bench.running.grid` with :func:`compute_cell` as the
+worker. The memory budget is a value the runner holds and hands to the evaluation and to
+each method, never a setting of the process.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import platform
-import subprocess
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import os
+import traceback
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from bench.data import DEFAULT_DATASET, Interactions, load_dataset
 from bench.errors import BenchError
 from bench.evaluation.evaluate import evaluate
-from bench.evaluation.metrics import DEFAULT_KS, hits_matrix
-from bench.evaluation.validation import VALIDATION_SEED_OFFSET
-from bench.protocol import (
-    PROTOCOLS,
-    RANKING_PROTOCOLS,
-    RATING_PROTOCOLS,
-    ProtocolData,
-    Split,
-    apply_protocol,
-    get_protocol,
-    split_per_user,
-)
-from bench.running.store import DEFAULT_RESULTS, find_record, save_record
-from methods.registry import Entry, discover, get_method
-
-
-@dataclass(frozen=True)
-class Job:
-    method: str
-    protocol: str
-    seed: int
-
-
-def default_protocols(entry: Entry, everything: bool) -> list[str]:
-    """Where a method runs when no protocol is given: its home protocol (``run``), and for
-    ``all`` also ``full``; methods without a home run on every ranking protocol under
-    ``all``. Rating methods also run on the rating protocol(s); rating-only methods only
-    there."""
-    out: list[str] = []
-    if "ranking" in entry.tasks:
-        if entry.home_protocol is None:
-            out += RANKING_PROTOCOLS if everything else ["full"]
-        else:
-            out += [entry.home_protocol]
-            out += ["full"] if everything and entry.home_protocol != "full" else []
-    if "rating" in entry.tasks and (everything or not out):
-        out += RATING_PROTOCOLS
-    return out
-
-
-def check_task(entry: Entry, protocol: str) -> None:
-    """Refuse a (method, protocol) pair whose task the method does not do."""
-    task = get_protocol(protocol).task
-    if task not in entry.tasks:
-        what = "predict ratings" if task == "rating" else "rank items"
-        fit = RATING_PROTOCOLS if "rating" in entry.tasks else RANKING_PROTOCOLS
-        raise BenchError(
-            f"method '{entry.name}' does not {what}, so it cannot run on protocol "
-            f"'{protocol}'; its protocols: {', '.join(fit)}"
-        )
-
-
-def plan(
-    methods: list[str], protocols: list[str] | None, seeds: list[int], everything: bool = False
-) -> list[Job]:
-    """Jobs ordered by seed, then protocol, so each split and protocol is built once."""
-    jobs = []
-    for name in methods:
-        entry = get_method(name)
-        for p in protocols or default_protocols(entry, everything):
-            check_task(entry, p)
-            jobs += [Job(name, p, s) for s in seeds]
-    order = list(PROTOCOLS)
-    return sorted(
-        set(jobs), key=lambda j: (j.seed, order.index(j.protocol), methods.index(j.method))
-    )
-
-
-def coerce(name: str, method: str, value, default):
-    """Convert a CLI value to the type of the constructor default (``true``/``false`` for bools)."""
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "1", "yes"):
-            return True
-        if text in ("false", "0", "no"):
-            return False
-    elif isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    elif (
-        isinstance(default, float)
-        and isinstance(value, int | float)
-        and not isinstance(value, bool)
-    ):
-        return float(value)
-    elif isinstance(default, str) and isinstance(value, str):
-        return value
-    elif default is None:
-        return value
-    kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
-        type(default), type(default).__name__
-    )
-    raise BenchError(f"parameter '{name}' of method '{method}' takes {kind}, got {value!r}")
-
-
-def make_method(name: str, params: dict, seed: int):
-    """Instantiate a registered method with overrides; the split seed seeds the method."""
-    cls = get_method(name).cls
-    defaults = cls().get_params()
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise BenchError(
-            f"method '{name}' has no parameter(s) {', '.join(unknown)}; "
-            f"its parameters: {', '.join(p for p in defaults if p != 'seed')}"
-        )
-    kwargs = {k: coerce(k, name, v, defaults[k]) for k, v in params.items()}
-    if "seed" in defaults:
-        kwargs.setdefault("seed", seed)
-    return cls(**kwargs)
-
-
-def label(method: str, params: dict) -> str:
-    """Name a result is stored and reported under: the method, plus any overrides."""
-    if not params:
-        return method
-    return method + "[" + ",".join(f"{k}={params[k]}" for k in sorted(params)) + "]"
-
-
-def config_hash(record_config: dict) -> str:
-    return hashlib.sha256(json.dumps(record_config, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def matmul_gflops(repeats: int = 20) -> float:
-    """Measured float32 matmul throughput (610x1024 @ 1024x600, the encoder's largest product)."""
-    import torch
-
-    a, b = torch.randn(610, 1024), torch.randn(1024, 600)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * 610 * 1024 * 600 * repeats / (time.perf_counter() - t) / 1e9
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def environment() -> dict:
-    import torch
-
-    return {
-        "commit": git_commit(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-
-
-def _plain(value):
-    """A numpy scalar as a JSON-ready Python value."""
-    return value.item() if hasattr(value, "item") else value
-
-
-def compact_arrays(
-    result, data: ProtocolData, method, keep_vectors: bool = True
-) -> dict[str, np.ndarray]:
-    """What a record keeps per user, compactly: every per-user ranking metric at any k <= kmax
-    follows from ``hits`` (packed bits, ``[users, kmax]``) and ``n_relevant``; learned user
-    vectors (``embeddings_`` / ``user_factors_``) are kept in float16 for the report's figures
-    when ``keep_vectors`` (the runner keeps them for the lowest seed of a run only)."""
-    if result.predictions is not None:  # rating task: the test ratings' predictions
-        return {"predictions": result.predictions.astype(np.float32)}
-    hits = hits_matrix(result.top, data.relevant[result.users])
-    arrays = {
-        "users": result.users.astype(np.int32),
-        "n_relevant": np.diff(data.relevant[result.users].indptr).astype(np.int32),
-        "hits": np.packbits(hits, axis=1),
-        "kmax": np.array(hits.shape[1]),
-    }
-    for attr, key in (("embeddings_", "embeddings"), ("user_factors_", "user_factors")):
-        if not keep_vectors or getattr(method, "family", "") == "floor":
-            continue
-        if getattr(method, attr, None) is not None:
-            arrays[key] = np.asarray(getattr(method, attr), dtype=np.float16)
-    return arrays
+from bench.evaluation.metrics import DEFAULT_KS
+from bench.memory import memory_budget, parse_size
+from bench.protocol import ProtocolData, Split, apply_protocol, get_protocol, split_per_user
+from bench.running.factory import label, make_method
+from bench.running.grid import run_grid
+from bench.running.identity import CodeIndex, code_hash, config_hash, protocol_fields, stale_reason
+from bench.running.jobs import Job
+from bench.running.progress import Progress
+from bench.running.provenance import matmul_gflops
+from bench.running.records import compact_arrays, make_record
+from bench.running.store import DEFAULT_RESULTS, check_writable, find_record, save_record
+from bench.running.tune import DEFAULT_OBJECTIVE, default_storage, resolve_tuning
+from methods.registry import discover, get_method
 
 
 class Runner:
-    """Runs jobs on one dataset, building each split and protocol once and sharing them."""
+    """Runs jobs on one dataset, building each split and protocol once and sharing them.
+
+    ``memory_budget``: bytes or a size string (``"8GB"``, ``"25%"``) for the largest working
+    arrays; ``None``: ``$BENCH_MEMORY_BUDGET``, else half the RAM available when the run
+    starts. ``tuned_metric``: with ``tuned``, which study to use when a job has several
+    (``"ndcg@20"``); one study is used whatever its objective."""
 
     def __init__(
         self,
@@ -222,18 +53,27 @@ class Runner:
         cache_dir: Path | None = None,
         tuned: bool = False,
         storage: str | None = None,
+        memory_budget: str | int | None = None,
+        tuned_metric: str | None = None,
     ):
-        if any(int(k) <= 0 for k in ks):
+        if not ks or any(int(k) <= 0 for k in ks):
             raise BenchError(f"every k must be a positive integer, got {list(ks)}")
         self.dataset, self.data_path, self.results = dataset, data_path, Path(results)
-        self.ks, self.force = tuple(int(k) for k in ks), force
+        self.ks, self.force = tuple(sorted({int(k) for k in ks})), force
         self.cache_dir, self.tuned, self.storage = cache_dir, tuned, storage
+        self.tuned_metric = tuned_metric
+        # the budget asked for (bytes) or None; a bad size fails here, before any work
+        self.memory_budget = None if memory_budget is None else parse_size(memory_budget)
+        self._budget: int | None = None
         self._tuning: dict[Job, dict] = {}  # --tuned: the study and trial each job uses
         self._data: Interactions | None = None
         self._splits: dict[int, Split] = {}
         self._protocols: dict[tuple[int, str], ProtocolData] = {}
         self._gflops: float | None = None
+        self._code = CodeIndex()
         self.reused = 0  # jobs answered from the store instead of being run
+        self.stale: Counter[str] = Counter()  # stored records recomputed, by reason
+        self.forced = self.new = 0  # recomputed under --force; never stored before
         self._vector_seed: int | None = None  # user vectors are stored for this seed only
 
     @property
@@ -241,6 +81,13 @@ class Runner:
         if self._data is None:
             self._data = load_dataset(self.dataset, self.data_path, cache_dir=self.cache_dir)
         return self._data
+
+    @property
+    def budget(self) -> int:
+        """This run's memory budget in bytes, resolved once (see the class docstring)."""
+        if self._budget is None:
+            self._budget = memory_budget(self.memory_budget)
+        return self._budget
 
     def split(self, seed: int) -> Split:
         if seed not in self._splits:
@@ -272,104 +119,164 @@ class Runner:
         n_jobs: int = 1,
         scheduler: str | None = None,
     ) -> list[dict]:
-        """Run every job (reusing stored results with the same config unless ``force``).
+        """Run every job (reusing stored records of the same experiment unless ``force``).
 
-        With ``n_jobs > 1`` (local processes, joblib) or a Dask ``scheduler`` address the
-        jobs still to compute run in parallel; the records come back to this process, which
+        Everything that can fail without training fails first: parameters, tuning studies,
+        stored records that cannot be read, a results folder that cannot be written. With
+        ``n_jobs > 1`` (local processes, joblib) or a Dask ``scheduler`` address the jobs
+        still to compute run in parallel; the records come back to this process, which
         alone writes them (atomically), so workers need no shared filesystem. A job that
         fails there is reported after the others have landed."""
+        if n_jobs < 1:
+            raise BenchError(f"--jobs must be a positive integer, got {n_jobs}")
         discover()
         params = params or {}
         self._vector_seed = min((job.seed for job in jobs), default=0)
         if self.tuned:
             if any(params.values()):
                 raise BenchError("--tuned takes its parameters from the studies; drop --param")
-            self._resolve_tuning(jobs)  # every study must exist before anything runs
+            storage = self.storage or default_storage(self.results, self.dataset)
+            self._tuning = resolve_tuning(jobs, self.dataset, storage, self.tuned_metric)
         for job in jobs:  # fail on bad parameters before any training starts
             make_method(job.method, self._params(job, params), job.seed)
+        prepared = []
+        for job in jobs:
+            job_params = self._params(job, params)
+            prepared.append((job, job_params, *self.prepare(job, job_params)))
+        todo = [p for p in prepared if p[3] is None]
+        if todo:
+            check_writable(self.results)
         if n_jobs == 1 and scheduler is None:
-            records, bar = [], tqdm(jobs, desc="jobs", unit="job", disable=None)
-            for job in bar:
-                bar.set_postfix_str(f"{job.method} / {job.protocol} / seed {job.seed}")
-                records.append(self.run_one(job, self._params(job, params)))
-            return records
-        from bench.running.grid import run_grid
+            return self._run_serial(prepared, len(todo))
+        return run_grid(self, prepared, n_jobs, scheduler, worker=compute_cell)
 
-        return run_grid(self, jobs, params, n_jobs, scheduler)
+    def _run_serial(self, prepared: list[tuple], n_todo: int) -> list[dict]:
+        records, progress = [], Progress(n_todo)
+        if n_todo and (self.reused or self.stale or self.forced):  # say it before the wait
+            progress.note(self.reuse_summary())
+        try:
+            for job, params, ident, stored in prepared:
+                if stored is None:
+                    progress.running(job)
+                    stored = self._compute_and_store(job, params, ident)
+                    progress.finished(job, stored)
+                records.append(stored)
+        finally:
+            progress.close()
+        return records
 
     def _params(self, job: Job, params: dict[str, dict]) -> dict:
         if self.tuned:
             return self._tuning[job]["params"]
         return params.get(job.method, {})
 
-    def _resolve_tuning(self, jobs: list[Job]) -> None:
-        """The best trial of each job's study (same dataset, protocol, split seed)."""
-        from bench.running.tune import best_trial, default_storage, study_name
-
-        storage = self.storage or default_storage(self.results, self.dataset)
-        for job in jobs:
-            name = study_name(self.dataset, job.protocol, job.method, job.seed, "recall", 20)
-            best, number = best_trial(job.method, storage, name)
-            self._tuning[job] = {
-                "params": best,
-                "study": name,
-                "trial": number,
-                "storage": storage,
-            }
+    def code_files(self, method: str) -> dict[str, str | None]:
+        """``{file: hash}`` of the code a method's results depend on (its module, what it
+        imports from ``methods/``, the harness on the path from split to metrics)."""
+        return self._code.code_of(get_method(method).cls.__module__)
 
     def config(self, job: Job, params: dict, tuning: dict | None) -> dict:
-        """What identifies a result: dataset digest, protocol, method parameters, seed,
-        split hash, ks (and the tuning study and trial); its hash decides reuse."""
+        """A result's identity (:mod:`bench.running.identity`); its hash decides reuse."""
         data = self.protocol_data(job.protocol, job.seed)
-        config = {
+        identity = {
             "dataset": self.dataset,
             "dataset_digest": self.data.digest,
-            "protocol": data.protocol.as_dict(),
+            "protocol": protocol_fields(data.protocol),
             "method": job.method,
-            "params": make_method(job.method, params, job.seed).get_params(),
+            "params": make_method(job.method, params, job.seed).result_params(),
             "seed": job.seed,
             "split_hash": data.split_hash,
-            "ks": list(self.ks),
+            "code_hash": code_hash(self.code_files(job.method)),
         }
+        if data.protocol.task == "ranking":  # RMSE does not depend on the ks
+            identity["ks"] = list(self.ks)
         if tuning is not None:
-            config["tuning"] = {"study": tuning["study"], "trial": tuning["trial"]}
-        return config
+            identity["tuning"] = {"study": tuning["study"], "trial": tuning["trial"]}
+        return identity
 
-    def prepare(self, job: Job, params: dict) -> tuple[dict, dict | None]:
-        """The record's identity (name, config hash, tuning) and the stored record with the
-        same configuration, if any (``None`` under ``force``)."""
-        tuning = self._tuning.get(job) if self.tuned else None
+    def record_name(self, job: Job, params: dict, tuning: dict | None) -> str:
+        """The name a record is stored under: the method, its overrides (or ``[tuned]``,
+        ``[tuned=ndcg@20]`` for another objective), and ``[ks=5,10]`` for other ks."""
         if tuning is not None:
-            name = f"{job.method}[tuned]"
+            objective = tuning["objective"]
+            tag = "tuned" if objective == DEFAULT_OBJECTIVE else f"tuned={objective}"
+            name = f"{job.method}[{tag}]"
         else:
             name = label(job.method, {k: v for k, v in params.items() if k != "seed"})
-        chash = config_hash(self.config(job, params, tuning))
-        ident = {"name": name, "config_hash": chash, "tuning": tuning}
-        stored = find_record(self.results, self.dataset, job.protocol, name, job.seed)
-        if stored is not None and stored.get("config_hash") == chash and not self.force:
+        if get_protocol(job.protocol).task == "ranking" and self.ks != tuple(DEFAULT_KS):
+            name += f"[ks={','.join(map(str, self.ks))}]"
+        return name
+
+    def prepare(self, job: Job, params: dict) -> tuple[dict, dict | None]:
+        """The record's identity (name, config hash, tuning, identity, code) and the stored
+        record of the same experiment, if any (``None`` under ``force``); counts the job as
+        reused, stale (with why), forced or new for :meth:`reuse_summary`."""
+        tuning = self._tuning.get(job) if self.tuned else None
+        identity = self.config(job, params, tuning)
+        chash = config_hash(identity)
+        ident = {
+            "name": self.record_name(job, params, tuning),
+            "config_hash": chash,
+            "tuning": tuning,
+            "identity": identity,
+            "code": self.code_files(job.method),
+        }
+        stored = find_record(self.results, self.dataset, job.protocol, ident["name"], job.seed)
+        if stored is None:
+            self.new += 1
+        elif self.force:
+            self.forced += 1
+        elif stored.get("config_hash") == chash:
+            self.reused += 1
             return ident, stored
+        else:
+            self.stale[stale_reason(stored, identity, ident["code"])] += 1
         return ident, None
+
+    def reuse_summary(self) -> str:
+        """What the store answered, in one line: ``412 reused from the store (same
+        experiment); 18 stale, recomputed: code of methods/graph.py changed (12),
+        parameters changed (6); 3 new``."""
+        parts = [f"{self.reused} reused from the store (same experiment)"]
+        if self.stale:
+            why = ", ".join(f"{reason} ({n})" for reason, n in self.stale.most_common())
+            parts.append(f"{sum(self.stale.values())} stale, recomputed: {why}")
+        if self.forced:
+            parts.append(f"{self.forced} recomputed (--force)")
+        if self.new:
+            parts.append(f"{self.new} new")
+        return "; ".join(parts)
 
     def run_one(self, job: Job, params: dict) -> dict:
         ident, stored = self.prepare(job, params)
         if stored is not None:
-            self.reused += 1
             return stored
+        check_writable(self.results)
+        return self._compute_and_store(job, params, ident)
+
+    def _compute_and_store(self, job: Job, params: dict, ident: dict) -> dict:
         keep = self._vector_seed is None or job.seed == self._vector_seed
         record, arrays = self.compute(job, params, ident, keep)
         save_record(self.results, record, arrays)
         return record
 
     def compute(
-        self, job: Job, params: dict, ident: dict, keep_vectors: bool = True
+        self,
+        job: Job,
+        params: dict,
+        ident: dict,
+        keep_vectors: bool = True,
+        budget: int | None = None,
     ) -> tuple[dict, dict[str, np.ndarray]]:
-        """Fit and evaluate one job: its record and arrays (not yet stored)."""
+        """Fit and evaluate one job: its record and arrays (not yet stored). ``budget``: the
+        memory budget in bytes (default: this runner's, :attr:`budget`)."""
         data = self.protocol_data(job.protocol, job.seed)
         method = make_method(job.method, params, job.seed)
-        name, tuning = ident["name"], ident["tuning"]
+        method.memory_budget_bytes = budget = self.budget if budget is None else budget
+        name = ident["name"]
         entry = get_method(job.method)
         try:
-            result = evaluate(method, data, self.ks)
+            result = evaluate(method, data, self.ks, budget=budget)
         except (ValueError, TypeError, AssertionError, RuntimeError) as exc:
             raise BenchError(
                 f"{name} on protocol '{job.protocol}', seed {job.seed} failed: {exc} "
@@ -377,36 +284,33 @@ class Runner:
             ) from None
         if self._gflops is None:
             self._gflops = matmul_gflops()
-        record = {
-            "dataset": self.dataset,
-            "dataset_digest": self.data.digest,
-            "protocol": job.protocol,
-            "protocol_params": data.protocol.as_dict(),
-            "method": name,
-            "base_method": job.method,
-            "family": entry.family,
-            "params": method.get_params(),
-            "params_source": "tuned" if tuning is not None else "defaults",
-            "tuning": tuning and {k: tuning[k] for k in ("study", "trial", "storage", "params")},
-            "seed": job.seed,
-            "random_seeds": {
-                "split": job.seed,
-                "method": method.get_params().get("seed"),
-                "validation_slice": job.seed + VALIDATION_SEED_OFFSET,
-            },
-            "split_hash": data.split_hash,
-            "n_train": data.n_train,
-            "n_test": data.n_test if data.protocol.task == "ranking" else int(data.test.nnz),
-            "n_users_evaluated": len(result.users),
-            "n_candidates": int(data.train.candidates.sum()),
-            "ks": list(self.ks),
-            "metrics": result.metrics,
-            "timings": result.timings,
-            "train_flops": getattr(method, "train_flops_", None),
-            "best_epoch": _plain(getattr(method, "best_epoch_", None)),
-            "matmul_gflops": self._gflops,
-            "config_hash": ident["config_hash"],
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "environment": environment(),
-        }
+        record = make_record(self, job, data, method, result, ident, entry.family, self._gflops)
         return record, compact_arrays(result, data, method, keep_vectors=keep_vectors)
+
+
+_RUNNERS: dict[tuple, Runner] = {}  # per worker process: one runner (data, splits) per spec
+
+
+def compute_cell(spec: dict, job, params: dict, ident: dict, keep: bool, budget: int | None):
+    """Worker side: fit and evaluate one job; ``("ok", record, arrays)`` or ``("error",
+    message)`` (never raises, so one failure cannot cancel the other jobs). ``budget``:
+    the worker's memory budget in bytes (``None``: its own machine's default)."""
+    try:
+        key = tuple(sorted((k, str(v)) for k, v in spec.items()))
+        if key not in _RUNNERS:
+            discover()
+            _RUNNERS[key] = Runner(**spec, results=os.devnull)
+        runner = _RUNNERS[key]
+        if config_hash(runner.config(job, params, ident["tuning"])) != ident["config_hash"]:
+            return "error", (
+                "this worker's data or code differs from the driver's (another dataset copy, "
+                "split or project version gives another configuration hash); install the "
+                "same version and data on every worker"
+            )
+        record, arrays = runner.compute(job, params, ident, keep, budget)
+        return "ok", record, arrays
+    except BenchError as exc:
+        return "error", str(exc)
+    except Exception as exc:  # noqa: BLE001 - reported to the driver with where it happened
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return "error", f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"

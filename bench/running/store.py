@@ -21,24 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError
+from bench.files import atomic_write_bytes
 
 DEFAULT_RESULTS = Path("results")
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def record_path(results: Path, dataset: str, protocol: str, method: str, seed: int) -> Path:
@@ -77,13 +62,48 @@ def save_record(results: Path, record: dict, arrays: dict[str, np.ndarray] | Non
     return path
 
 
-def load_record(path: Path) -> dict:
+def check_writable(results: Path) -> None:
+    """Refuse (``BenchError``) a results folder this process cannot write, before any work is
+    done: a temporary file is created and removed in it, or, while it does not exist yet, in
+    the nearest folder above it that does (where it will be created). Permission bits alone
+    do not tell: root ignores them, a read-only mount does not. Nothing is left behind."""
+    results = Path(results)
+    where = results
+    while not where.exists() and where != where.parent:
+        where = where.parent
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        if not where.is_dir():
+            raise NotADirectoryError(20, f"{where} is a file, not a folder")
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".write-probe-", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise BenchError(
+            f"results folder {results} cannot be written ({exc.strerror or exc}); nothing was "
+            "run: choose another --results or make it writable"
+        ) from None
+
+
+RECORD_KEYS = ("dataset", "protocol", "method", "seed", "metrics")  # what every reader needs
+
+
+def load_record(path: Path) -> dict:
+    """One stored record; a ``BenchError`` naming the file when it is not valid JSON or not a
+    result record (a JSON object with at least :data:`RECORD_KEYS`, ``metrics`` an object)."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchError(
             f"result record {path} is unreadable ({exc}); delete it and re-run to recompute"
         ) from None
+    missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
+    if missing or not isinstance(record["metrics"], dict):
+        what = f"it has no {', '.join(missing)}" if missing else "its metrics are not an object"
+        raise BenchError(
+            f"result record {path} is unreadable (valid JSON but not a result record: {what}); "
+            "delete it and re-run to recompute"
+        )
+    return record
 
 
 def load_arrays(json_path: Path) -> dict[str, np.ndarray]:

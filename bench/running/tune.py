@@ -33,7 +33,7 @@ from bench.errors import BenchError
 from bench.evaluation.metrics import METRICS
 from bench.evaluation.validation import carve_validation, validation_metric
 from bench.protocol import TrainData
-from bench.running.runner import make_method
+from bench.running.factory import make_method
 from bench.running.store import DEFAULT_RESULTS
 from methods.registry import get_method
 from methods.search_space import Float, Int
@@ -80,8 +80,8 @@ def tune_command(name: str, storage: str | None = None) -> str:
     p = parse_study_name(name)
     parts = ["python -m bench tune", p["method"], "--protocol", p["protocol"]]
     parts += ["--seeds", str(p["seed"])]
-    if p["dataset"].startswith("local-"):  # a --data-path dataset is named after its folder
-        parts += ["--data-path", p["dataset"].removeprefix("local-")]
+    if p["dataset"].startswith("local-"):  # local-<folder>-<hash of its path>
+        parts += ["--data-path", p["dataset"].removeprefix("local-").rpartition("-")[0]]
     elif p["dataset"] != DEFAULT_DATASET:
         parts += ["--dataset", p["dataset"]]
     if (p["metric"], p["k"]) != ("recall", 20):
@@ -406,6 +406,65 @@ def best_trial(method: str, storage: str, study_name: str) -> tuple[dict, int]:
         raise BenchError(f"tuning study '{study_name}' has no complete trial yet; run: {command}")
     best = study.best_trial
     return {**study.user_attrs.get("fixed_params", {}), **best.params}, best.number
+
+
+DEFAULT_OBJECTIVE = "recall@20"
+
+
+def find_study(
+    storage: str, dataset: str, protocol: str, method: str, seed: int, objective: str | None
+) -> str:
+    """The study ``--tuned`` uses for (dataset, protocol, method, split seed), whatever its
+    objective: the only one in ``storage``, or the one tuned for ``objective``
+    (``"ndcg@20"``). Several studies and no ``objective`` is a ``BenchError`` listing
+    them; with none, the default objective's name (:func:`best_trial` then names the
+    ``bench tune`` command). Reads a missing SQLite file as empty and writes nothing."""
+    prefix = f"{dataset}/{protocol}/{method}/seed{seed}/"  # study_name() up to the objective
+    if objective is not None:
+        metric, _, k = objective.partition("@")
+        if metric not in METRICS or not k.isdigit() or int(k) < 1:
+            raise BenchError(
+                f"tuned metric {objective!r} is not METRIC@K with a metric of "
+                f"{', '.join(METRICS)} (e.g. ndcg@20)"
+            )
+    try:
+        names = optuna.get_all_study_names(open_storage(storage, create=False))
+    except FileNotFoundError:
+        names = []
+    found = sorted(n.removeprefix(prefix) for n in names if n.startswith(prefix))
+    if objective is not None:
+        if found and objective not in found:
+            raise BenchError(
+                f"no study of {method} on protocol '{protocol}', seed {seed} tuned for "
+                f"{objective} in {storage}; its studies are tuned for: {', '.join(found)}"
+            )
+        return prefix + objective
+    if len(found) > 1:
+        raise BenchError(
+            f"{method} on protocol '{protocol}', seed {seed} has {len(found)} tuning studies "
+            f"in {storage}, tuned for {', '.join(found)}; choose one with --tuned-metric "
+            f"(e.g. --tuned-metric {found[0]})"
+        )
+    return prefix + (found[0] if found else DEFAULT_OBJECTIVE)
+
+
+def resolve_tuning(
+    jobs: list, dataset: str, storage: str, objective: str | None = None
+) -> dict[object, dict]:
+    """For each job, the best trial of its study (:func:`find_study`): ``{job: {params,
+    study, trial, storage, objective}}``; fails before anything runs when one is missing."""
+    out = {}
+    for job in jobs:
+        name = find_study(storage, dataset, job.protocol, job.method, job.seed, objective)
+        params, number = best_trial(job.method, storage, name)
+        out[job] = {
+            "params": params,
+            "study": name,
+            "trial": number,
+            "storage": storage,
+            "objective": name.rpartition("/")[2],
+        }
+    return out
 
 
 def _show(overrides: dict) -> str:

@@ -11,7 +11,8 @@ import bench.running.check
 from bench.cli.main import main
 from bench.evaluation.metrics import METRICS
 from bench.protocol import PROTOCOLS
-from bench.running.check import compare, load_baseline
+from bench.running.baseline import load_baseline, profile_jobs
+from bench.running.comparison import compare
 from methods.registry import REGISTRY, discover
 
 COMMITTED = Path(__file__).resolve().parents[2] / "reports" / "baseline.json"
@@ -200,7 +201,7 @@ def test_nan_equals_nan_and_values_compare_absolutely():
 def test_committed_profile_covers_every_family_protocol_and_metric():
     data = load_baseline(COMMITTED)
     registry = discover()
-    jobs = bench.running.check.profile_jobs(data["profile"])
+    jobs = profile_jobs(data["profile"])
     # bst (the one "sequence" method) takes a minute even for one epoch: its unit tests cover it
     families = {e.family for e in registry.values()} - {"sequence"}
     assert {registry[j.method].family for j, _, _ in jobs} == families

@@ -154,8 +154,18 @@ def test_a_local_folder_is_stored_under_its_own_dataset_name(capsys, tmp_path):
         capsys, "run", "popularity", "--data-path", str(folder), "--results", str(tmp_path / "r")
     )
     assert code == 0, err
-    assert (tmp_path / "r" / "local-toy" / "full" / "popularity" / "seed0.json").exists()
+    (stored,) = (tmp_path / "r").glob("local-toy-*/full/popularity/seed0.json")
     assert not (tmp_path / "r" / "ml-latest-small").exists()
+    # another folder of the same name is stored apart, not over the first
+    other = tmp_path / "elsewhere" / "toy"
+    other.mkdir(parents=True)
+    (other / "ratings.csv").write_text((folder / "ratings.csv").read_text())
+    code, _, err = run_cli(
+        capsys, "run", "popularity", "--data-path", str(other), "--results", str(tmp_path / "r")
+    )
+    assert code == 0, err
+    assert len(list((tmp_path / "r").glob("local-toy-*/full/popularity/seed0.json"))) == 2
+    assert stored.exists()
 
 
 def test_user_vectors_are_kept_for_the_lowest_seed_only(capsys, tmp_path):

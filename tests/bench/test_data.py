@@ -16,6 +16,8 @@ from bench.data import (
     downloadable,
     load_dataset,
     movielens,
+    movielens_movies,
+    movielens_ratings,
     read_ratings,
     verify_checksums,
 )
@@ -158,7 +160,7 @@ def test_100k_layout_with_titles_and_genre_flags(tmp_path):
 def test_100k_genre_names_come_from_u_genre(tmp_path):
     write(tmp_path, "u.data", "1\t3\t4\t881250949\n1\t1\t5\t881250950\n")
     write(tmp_path, "u.item", U_ITEM, encoding="latin-1")
-    names = "|".join(movielens.GENRES_100K).replace("Children's", "Kids").split("|")
+    names = "|".join(movielens_movies.GENRES_100K).replace("Children's", "Kids").split("|")
     write(tmp_path, "u.genre", "".join(f"{n}|{i}\n" for i, n in enumerate(names)) + "\n")
     data = load_quietly("local", tmp_path)
     assert data.movies["genres"].tolist() == ["Animation|Kids|Comedy", "(no genres listed)"]
@@ -475,7 +477,7 @@ def test_many_dat_rows_parse_into_compact_columns(tmp_path):
     text = frame["u"].astype(str) + "::" + frame["m"].astype(str) + "::"
     text = text + frame["r"].astype(str) + "::" + frame["t"].astype(str)
     write(tmp_path, "ratings.dat", "\n".join(text) + "\n")
-    df = movielens.read_ratings_file(
+    df = movielens_ratings.read_ratings_file(
         tmp_path / "ratings.dat", movielens.LAYOUTS["dat"], movielens.HALF_STARS
     )
     assert df.dtypes.tolist() == [np.int32, np.int32, np.float32, np.int64]

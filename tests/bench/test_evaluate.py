@@ -8,7 +8,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench.evaluation.evaluate import MAX_CHUNK_USERS, chunk_size, evaluate, recommend
-from bench.memory import set_memory_budget
+from bench.memory import parse_size
 from bench.protocol import PROTOCOLS, apply_protocol
 from methods.item_knn import ItemKNN
 from methods.neighbours import UserKNNWeighted
@@ -18,12 +18,6 @@ from methods.popularity import Popularity
 @pytest.fixture(scope="module")
 def full(movielens, split0):
     return apply_protocol(movielens, split0, PROTOCOLS["full"])
-
-
-@pytest.fixture
-def budget():
-    yield set_memory_budget
-    set_memory_budget(None)
 
 
 @pytest.mark.parametrize("method", [Popularity, ItemKNN, UserKNNWeighted])
@@ -36,22 +30,19 @@ def test_chunked_evaluation_equals_unchunked(full, method):
         assert chunked.metrics == whole.metrics
 
 
-def test_chunk_size_follows_the_memory_budget(budget):
-    budget("1GB")
+def test_chunk_size_follows_the_memory_budget():
     per_user = 9742 * (8 + 8 + 1)
-    assert chunk_size(9742, 10**6) == 2**30 // 4 // per_user
-    budget("100GB")
-    assert chunk_size(9742, 10**6) == MAX_CHUNK_USERS
-    assert chunk_size(9742, 610) == 610  # never more than the users
-    budget("1KB")
-    assert chunk_size(9742, 610) == 1  # a tiny budget still makes progress
+    assert chunk_size(9742, 10**6, parse_size("1GB")) == 2**30 // 4 // per_user
+    assert chunk_size(9742, 10**6, parse_size("100GB")) == MAX_CHUNK_USERS
+    assert chunk_size(9742, 610, parse_size("100GB")) == 610  # never more than the users
+    assert chunk_size(9742, 610, parse_size("1KB")) == 1  # a tiny budget still makes progress
 
 
-def test_evaluation_under_a_tiny_budget_gives_the_same_metrics(full, budget):
+def test_evaluation_under_a_tiny_budget_gives_the_same_metrics(full):
     model = Popularity().fit(full.train)
     reference = evaluate(model, full, fit=False).metrics
-    budget("2MB")  # a handful of users per chunk
-    assert evaluate(model, full, fit=False).metrics == reference
+    tiny = evaluate(model, full, fit=False, budget=parse_size("2MB"))  # a few users a chunk
+    assert tiny.metrics == reference
 
 
 def test_a_bad_chunk_is_refused(full):

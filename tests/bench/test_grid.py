@@ -10,7 +10,8 @@ import pytest
 
 from bench.cli.main import main
 from bench.errors import BenchError
-from bench.running.runner import Runner, plan
+from bench.running.jobs import plan
+from bench.running.runner import Runner
 from bench.running.store import iter_records
 
 # what legitimately differs between two runs of the same job
@@ -98,7 +99,7 @@ def test_bad_parallel_options_are_refused(tmp_path, capsys):
 
 
 def test_a_worker_whose_data_differs_from_the_drivers_refuses_the_job(tmp_path):
-    from bench.running.grid import compute_cell
+    from bench.running.runner import compute_cell
 
     runner = Runner(results=tmp_path)
     job = plan(["popularity"], ["strategy4"], [0])[0]

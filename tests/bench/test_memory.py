@@ -1,6 +1,9 @@
-"""The memory budget: sizes as users write them, where the budget comes from, the refusal."""
+"""The memory budget: sizes as users write them, where the budget comes from, the refusal; a
+value handed down, never a setting of the process."""
 
 from __future__ import annotations
+
+import inspect
 
 import pytest
 
@@ -13,17 +16,14 @@ from bench.memory import (
     explicit_budget,
     memory_budget,
     parse_size,
-    set_memory_budget,
 )
+from bench.running.runner import Runner
 
 
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch):
     monkeypatch.delenv(memory.ENV, raising=False)
     monkeypatch.setattr(memory, "available_bytes", lambda: 16 * 2**30)
-    set_memory_budget(None)
-    yield
-    set_memory_budget(None)
 
 
 @pytest.mark.parametrize(
@@ -52,15 +52,15 @@ def test_the_budget_comes_from_the_cli_then_the_environment_then_the_default(mon
     assert memory_budget() == 8 * 2**30 and explicit_budget() is None  # half of 16 GiB
     monkeypatch.setenv(memory.ENV, "2GB")
     assert memory_budget() == explicit_budget() == 2 * 2**30
-    set_memory_budget("1GB")
-    assert memory_budget() == explicit_budget() == 2**30
+    assert memory_budget("1GB") == explicit_budget("1GB") == 2**30
+    assert Runner(memory_budget="1GB").budget == 2**30
+    assert Runner().budget == 2 * 2**30
 
 
 def test_over_the_budget_is_refused_naming_need_budget_and_fix():
-    set_memory_budget("1GB")
-    check_memory(2**29, "a small thing", "no fix needed")
+    check_memory(2**29, "a small thing", "no fix needed", budget=2**30)
     with pytest.raises(MemoryBudgetError) as err:
-        check_memory(3 * 2**30, "a dense matrix", "use fewer items")
+        check_memory(3 * 2**30, "a dense matrix", "use fewer items", budget=parse_size("1GB"))
     message = str(err.value)
     assert "a dense matrix would need about 3.00 GiB" in message
     assert "over the memory budget of 1.00 GiB" in message and "use fewer items" in message
@@ -68,14 +68,23 @@ def test_over_the_budget_is_refused_naming_need_budget_and_fix():
 
 
 def test_chunk_rows_fits_the_share_of_the_budget_and_makes_progress():
-    set_memory_budget("1MB")
-    assert chunk_rows(1024) == 1024
-    assert chunk_rows(1024, share=0.5) == 512
-    assert chunk_rows(1024, cap=10) == 10
-    assert chunk_rows(10 * 2**20) == 1
+    mb = 2**20
+    assert chunk_rows(1024, budget=mb) == 1024
+    assert chunk_rows(1024, share=0.5, budget=mb) == 512
+    assert chunk_rows(1024, cap=10, budget=mb) == 10
+    assert chunk_rows(10 * 2**20, budget=mb) == 1
 
 
-def test_the_default_is_measured_once_not_at_every_call(monkeypatch):
-    first = memory_budget()
+def test_a_run_measures_the_default_once_not_at_every_call(monkeypatch):
+    runner = Runner()
+    first = runner.budget
     monkeypatch.setattr(memory, "available_bytes", lambda: 2**30)  # memory filled up since
-    assert memory_budget() == first
+    assert runner.budget == first  # one value for the whole run
+    assert memory_budget() == 2**29  # a call without a value measures now
+
+
+def test_the_budget_is_a_value_passed_down_not_a_setting_of_the_process():
+    assert "global " not in inspect.getsource(memory)
+    assert not hasattr(memory, "set_memory_budget")
+    Runner(memory_budget="1KB")  # holding a budget changes nothing for anyone else
+    assert memory_budget() == 8 * 2**30

@@ -1,7 +1,8 @@
 import pytest
 
 from bench.errors import BenchError
-from bench.report.build import SEED_TABLE, build_report
+from bench.report.build import build_report
+from bench.report.seed_table import SEED_TABLE
 from bench.running.store import save_record
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli.main import main
-from bench.running.runner import Runner, plan
+from bench.running.jobs import plan
+from bench.running.runner import Runner
 from bench.running.store import iter_records, load_arrays
 
 ROOT = Path(__file__).resolve().parents[2]

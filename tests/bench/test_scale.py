@@ -5,17 +5,14 @@ import json
 import numpy as np
 import pytest
 
+from bench.cli.main import main as cli_main
 from bench.errors import BenchError
 from bench.memory import MemoryBudgetError
-from bench.report.scale import (
-    exponents,
-    growth_exponent,
-    scale_figure,
-    scale_section,
-    summary_text,
-    targets,
-)
-from bench.running import scale
+from bench.report.scale import scale_section, summary_text
+from bench.report.scale_exponents import exponents, growth_exponent
+from bench.report.scale_figure import scale_figure
+from bench.report.scale_targets import targets
+from bench.running import scale, scale_driver, scale_entries
 from methods.registry import get_method
 
 SIZES = ["synthetic-20k", "synthetic-50k"]
@@ -23,7 +20,7 @@ SIZES = ["synthetic-20k", "synthetic-50k"]
 
 def run(tmp_path, sizes=SIZES, methods=("popularity", "item-knn"), **kw):
     """In-process cells (no subprocess) on small synthetic data cached under tmp_path."""
-    return scale.run_scale(
+    return scale_driver.run_scale(
         list(sizes),
         list(methods),
         results=tmp_path / "results",
@@ -95,7 +92,7 @@ def test_a_refusing_or_crashing_method_is_recorded_and_the_others_land(tmp_path,
     monkeypatch.setattr(get_method("item-knn").cls, "fit", refuse)
     monkeypatch.setattr(get_method("bpr").cls, "fit", crash)
     run(tmp_path, sizes=SIZES[:1], methods=("popularity", "item-knn", "bpr", "als"))
-    by_method = {e["method"]: e for e in scale.load_entries(tmp_path / "results")}
+    by_method = {e["method"]: e for e in scale_entries.load_entries(tmp_path / "results")}
     refused = by_method["item-knn"]
     assert refused["status"] == "refused"
     assert refused["error_type"] == "MemoryBudgetError"
@@ -110,25 +107,25 @@ def test_a_refusing_or_crashing_method_is_recorded_and_the_others_land(tmp_path,
 
 def test_a_second_run_keeps_the_first_runs_entries(tmp_path):
     run(tmp_path, sizes=SIZES[:1], methods=("popularity",))
-    first = scale.load_entries(tmp_path / "results")
+    first = scale_entries.load_entries(tmp_path / "results")
     run(tmp_path, sizes=SIZES[1:], methods=("popularity",))
-    both = scale.load_entries(tmp_path / "results")
+    both = scale_entries.load_entries(tmp_path / "results")
     assert [e["size"] for e in both] == SIZES  # sorted by ratings
     assert both[0] == first[0]
     run(tmp_path, sizes=SIZES[:1], methods=("popularity",), params=["feedback=liked"])
-    again = scale.load_entries(tmp_path / "results")
+    again = scale_entries.load_entries(tmp_path / "results")
     assert len(again) == 2  # the same (size, method) is replaced, not added
     assert again[0]["params"] == {"feedback": "liked"} and again[1] == both[1]
 
 
 def test_contrastive_methods_default_to_one_epoch_unless_overridden():
-    params, defaults = scale.scale_params(["strategy1", "als"], [], seed=0)
-    assert params["strategy1"] == {"epochs": scale.SCALE_EPOCHS}
-    assert defaults == {"strategy1": {"epochs": scale.SCALE_EPOCHS}, "als": {}}
-    params, defaults = scale.scale_params(["strategy1"], ["strategy1.epochs=3"], seed=0)
+    params, defaults = scale_driver.scale_params(["strategy1", "als"], [], seed=0)
+    assert params["strategy1"] == {"epochs": scale_driver.SCALE_EPOCHS}
+    assert defaults == {"strategy1": {"epochs": scale_driver.SCALE_EPOCHS}, "als": {}}
+    params, defaults = scale_driver.scale_params(["strategy1"], ["strategy1.epochs=3"], seed=0)
     assert params["strategy1"] == {"epochs": 3} and defaults["strategy1"] == {}
     with pytest.raises(BenchError, match="epochs"):
-        scale.scale_params(["strategy1"], ["strategy1.epochs=many"], seed=0)
+        scale_driver.scale_params(["strategy1"], ["strategy1.epochs=many"], seed=0)
 
 
 def test_targets_and_section_on_planted_numbers(tmp_path):
@@ -149,7 +146,7 @@ def test_targets_and_section_on_planted_numbers(tmp_path):
     assert exponent[2].startswith("1.000") and exponent[3] == "pass"
 
     results = tmp_path / "results"
-    scale.merge_entries(results, entries)
+    scale_entries.merge_entries(results, entries)
     text = scale_section(results, tmp_path / "figures")
     assert "## Scaling" in text
     assert "| synthetic-25m | 25,000,000 | 160,000 x 60,000 | als" in text
@@ -186,12 +183,12 @@ def test_a_worker_process_measures_its_own_peak(tmp_path):
         "cache_dir": None,
         "memory_budget": "2GB",
     }
-    result = scale.measure(spec)
+    result = scale_driver.measure(spec)
     assert result["status"] == "ok" and result["isolated"] is True
     assert result["n_ratings"] == 100_836
     assert result["memory_budget_bytes"] == 2 * 2**30
     assert 20 * 2**20 < result["peak_rss_bytes"] < 4 * 2**30
-    late = scale.measure(spec, timeout=0.2)  # killed before it finishes
+    late = scale_driver.measure(spec, timeout=0.2)  # killed before it finishes
     assert late["status"] == "timeout" and "0.2 s" in late["error"]
 
 
@@ -202,7 +199,7 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys):
         run(tmp_path, methods=["no-such-method"])
     with pytest.raises(BenchError, match="not a size"):
         run(tmp_path, memory_budget="lots")
-    code = scale.main(["--sizes", "tiny", "--results", str(tmp_path / "r")])
+    code = cli_main(["scale", "--sizes", "tiny", "--results", str(tmp_path / "r")])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: unknown dataset size")

@@ -3,7 +3,8 @@ import pytest
 
 from bench.protocol import PROTOCOLS, apply_protocol
 from bench.protocol.split import split_per_user, user_key_order
-from bench.running.runner import Job, Runner
+from bench.running.jobs import Job
+from bench.running.runner import Runner
 
 
 def test_per_user_proportions_round_half_up(movielens, split0):

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bench.data import load_dataset, synthetic
+from bench.data import load_dataset, synthetic, synthetic_model, synthetic_naming
 from bench.data import loading as data_module
-from bench.data.synthetic import generate, parse_size_name, plan, sizes
+from bench.data.synthetic import generate
+from bench.data.synthetic_model import plan, sizes
+from bench.data.synthetic_naming import parse_size_name
 from bench.errors import BenchError
 from bench.protocol import PROTOCOLS, apply_protocol, split_per_user
 
@@ -61,7 +63,7 @@ def test_generated_sizes_are_close_to_the_plan(n):
     assert n * 0.995 <= len(d) <= n
     assert d.n_users == n_users
     assert 0.95 * n_items <= d.n_items <= n_items  # movies nobody drew are dropped
-    assert (np.bincount(d.users) >= synthetic.MIN_PER_USER).all()  # as MovieLens
+    assert (np.bincount(d.users) >= synthetic_model.MIN_PER_USER).all()  # as MovieLens
 
 
 # --------------------------------------------------------------------- layout as load_dataset
@@ -84,9 +86,10 @@ def test_movies_frame_and_tags(small):
     assert (movies["movieId"].to_numpy() == small.item_ids).all()
     assert movies["title"].iloc[0] == f"synthetic movie {small.item_ids[0]}"
     genres = movies["genres"].str.split("|")
-    assert genres.map(lambda g: set(g) <= set(synthetic.GENRES) and len(set(g)) == len(g)).all()
+    known = set(synthetic_model.GENRES)
+    assert genres.map(lambda g: set(g) <= known and len(set(g)) == len(g)).all()
     assert set(genres.str.len()) == {1, 2}
-    first = np.array(list(synthetic.GENRES))[plan(N, seed=0).genre[small.item_ids - 1]]
+    first = np.array(list(synthetic_model.GENRES))[plan(N, seed=0).genre[small.item_ids - 1]]
     assert (genres.str[0].to_numpy() == first).all()  # the movie's taste cluster
     assert len(small.tags) == 0
 
@@ -95,13 +98,13 @@ def test_ratings_are_half_stars_shared_as_in_movielens(medium):
     values, counts = np.unique(medium.ratings, return_counts=True)
     assert values.tolist() == [0.5 * k for k in range(1, 11)]
     shares = counts / counts.sum()
-    assert np.allclose(shares, synthetic.STAR_SHARES, atol=0.002)
+    assert np.allclose(shares, synthetic_model.STAR_SHARES, atol=0.002)
     assert 3.45 < medium.ratings.mean() < 3.55
 
 
 def test_timestamps_lie_in_movielens_span_in_sessions_and_long_periods(medium):
-    assert synthetic.T_FIRST <= medium.timestamps.min() <= medium.timestamps.max()
-    assert medium.timestamps.max() <= synthetic.T_LAST
+    assert synthetic_model.T_FIRST <= medium.timestamps.min() <= medium.timestamps.max()
+    assert medium.timestamps.max() <= synthetic_model.T_LAST
     starts = np.r_[0, np.flatnonzero(np.diff(medium.users)) + 1]
     span = np.maximum.reduceat(medium.timestamps, starts) - np.minimum.reduceat(
         medium.timestamps, starts
@@ -134,7 +137,7 @@ def test_users_of_a_cluster_share_more_movies_and_like_theirs_more(small):
     assert cosine[same].mean() > 1.5 * cosine[different].mean()
 
     first_genre = small.movies["genres"].str.split("|").str[0].to_numpy()[small.items]
-    own = first_genre == np.array(list(synthetic.GENRES))[cluster[small.users]]
+    own = first_genre == np.array(list(synthetic_model.GENRES))[cluster[small.users]]
     assert small.ratings[own].mean() > small.ratings[~own].mean() + 0.2
 
 
@@ -185,12 +188,12 @@ def test_invalid_sizes_name_the_valid_forms(name):
 
 
 def test_listed_names():
-    assert synthetic.synthetic_names() == ["synthetic-1m", "synthetic-5m", "synthetic-25m"]
-    assert data_module.synthetic_names() == synthetic.synthetic_names()
-    assert all(parse_size_name(n) for n in synthetic.synthetic_names())
-    assert synthetic.canonical_name(5_000_000) == "synthetic-5m"
-    assert synthetic.canonical_name(20_000) == "synthetic-20k"
-    assert synthetic.canonical_name(123_456) == "synthetic-123456"
+    assert synthetic_naming.synthetic_names() == ["synthetic-1m", "synthetic-5m", "synthetic-25m"]
+    assert data_module.synthetic_names() == synthetic_naming.synthetic_names()
+    assert all(parse_size_name(n) for n in synthetic_naming.synthetic_names())
+    assert synthetic_naming.canonical_name(5_000_000) == "synthetic-5m"
+    assert synthetic_naming.canonical_name(20_000) == "synthetic-20k"
+    assert synthetic_naming.canonical_name(123_456) == "synthetic-123456"
 
 
 def test_unknown_dataset_mentions_synthetic_forms():

@@ -133,7 +133,7 @@ def test_study_names_round_trip_and_name_the_tune_command(tmp_path):
     )
     elsewhere = default_storage(tmp_path, "ml-latest-small")
     assert tune_command(name, elsewhere).endswith(f"--results {tmp_path}")
-    local = study_name("local-ml-100k", "full", "ease", 0, "recall", 20)
+    local = study_name("local-ml-100k-1a2b3c4d", "full", "ease", 0, "recall", 20)
     assert "--data-path ml-100k" in tune_command(local, None)
     url = "postgresql://db/tuning"
     assert tune_command(name, url).endswith(f"--storage {url}")

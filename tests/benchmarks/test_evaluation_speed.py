@@ -6,7 +6,7 @@ import pytest
 from bench.evaluation.evaluate import recommend
 from bench.evaluation.metrics import DEFAULT_KS, hits_matrix, ranking_metrics
 from bench.evaluation.topk import mask_scores, top_k
-from bench.running.runner import make_method
+from bench.running.factory import make_method
 
 KMAX = max(DEFAULT_KS)
 # (method, protocol): ALS over the whole catalogue (9,724 items), EASE over strategy 1's

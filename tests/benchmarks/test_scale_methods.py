@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from bench.protocol import TrainData
-from bench.running.runner import make_method
+from bench.running.factory import make_method
 
 N_USERS, N_ITEMS, N_RATINGS = 32_500, 11_800, 1_000_000
 CHUNK = 4096  # users per evaluation chunk (bench.evaluation.evaluate's default)

@@ -2,30 +2,27 @@
 
 import numpy as np
 import torch
-from torch import nn
 
-from bench.running.runner import make_method
-from methods.contrastive import _adam
-from methods.pairs import PairIndex
+from bench.running.factory import make_method
+from methods.contrastive import EncoderTrainer
+from methods.training import adam, run_epoch
 
 
 def test_strategy1_epoch(benchmark, protocols):
+    """An epoch of the shared loop (triples drawn once beforehand, so sampling is not timed)."""
     train = protocols["strategy1"].train
-    method = make_method("strategy1", {"device": "cpu"}, seed=0)
-    encoder = method._init_encoder(train.n_users, torch.device("cpu"))
-    optimizer = _adam(encoder.parameters(), method.lr)
-    loss_fn = nn.TripletMarginLoss(margin=method.margin)
+    method = make_method("strategy1", {"device": "cpu", "resample": False}, seed=0)
+    trainer = EncoderTrainer(method)
+    encoder = trainer.build(train, torch.device("cpu"))
+    optimizer = adam(encoder.parameters(), method.lr)
     rng = np.random.default_rng(0)
-    triples = PairIndex.build(train).sample(method.rule, rng)
-    stacked = np.stack(triples[:3])[:, rng.permutation(len(triples.anchors))]
-    method.train_flops_ = 0
+    trainer._sample(rng)
     loss = benchmark.pedantic(
-        method._train_epoch,
-        args=(encoder, optimizer, loss_fn, stacked),
+        lambda: run_epoch(trainer, optimizer, trainer.batches(2, rng, method.batch_size)),
         rounds=3,
         iterations=1,
         warmup_rounds=0,
     )
-    benchmark.extra_info["triples"] = stacked.shape[1]
-    benchmark.extra_info["steps"] = -(-stacked.shape[1] // method.batch_size)
+    benchmark.extra_info["triples"] = trainer.n_triples
+    benchmark.extra_info["steps"] = -(-trainer.n_triples // method.batch_size)
     assert np.isfinite(loss)

@@ -1,5 +1,5 @@
-"""AutoRec and Deep AutoRec: the masked loss by hand, the sparse training path against the
-dense objective, seeded determinism, predictions in range, and planted-taste ranking."""
+"""AutoRec and Deep AutoRec: the sparse training path against the dense masked objective,
+seeded determinism, predictions in range, and planted-taste ranking."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from methods.autorec import (
     DeepAutoRec,
     DeepAutoRecImplicit,
     Rows,
-    masked_mse,
     training_loss,
 )
 from methods.base import NotFittedError
 from methods.registry import discover
+from methods.training import masked_mse
 
 TINY = dict(batch_size=8, epochs=30, patience=30, device="cpu")
 GROUP, BLOCK = 12, 8  # users per group, items per block
@@ -66,18 +66,6 @@ def test_search_spaces_name_real_parameters_and_hold_the_defaults(cls):
     for name, space in cls.search_space.items():
         if hasattr(space, "low"):
             assert space.low <= defaults[name] <= space.high, name
-
-
-def test_masked_mse_by_hand_ignores_unobserved_placeholders():
-    target = torch.tensor([[5.0, 0.0, 3.0], [0.0, 4.0, 0.0], [1.0, 0.0, 2.0]])
-    mask = target > 0
-    pred = torch.tensor([[4.0, 9.0, 3.5], [7.0, 4.0, 1.0], [2.0, 2.0, 0.0]])
-    # observed errors: -1, 0.5, 0, 1, -2 -> (1 + 0.25 + 0 + 1 + 4) / 5
-    assert masked_mse(pred, target, mask).item() == pytest.approx(6.25 / 5)
-    changed = target.clone()
-    changed[0, 1], changed[1, 0], changed[2, 1] = 3.0, -7.0, float("nan")
-    assert masked_mse(pred, changed, mask).item() == pytest.approx(6.25 / 5)
-    assert masked_mse(pred, target, torch.zeros_like(mask)).item() == 0.0
 
 
 def small_net(n_inputs: int, layers=(4,), activation="sigmoid", out="identity") -> AutoEncoder:
@@ -196,12 +184,10 @@ def test_unfitted_and_invalid():
 
 
 def test_a_reconstruction_over_the_memory_budget_is_refused_before_training():
-    from bench.memory import MemoryBudgetError, set_memory_budget
+    from bench.memory import MemoryBudgetError
 
     train, _ = planted()  # 24 users x 16 items: 3 KB of float32 reconstructions
-    set_memory_budget("1KB")
-    try:
-        with pytest.raises(MemoryBudgetError, match="dense 24 x 16 float32 reconstruction"):
-            AutoRec(**TINY).fit(train)
-    finally:
-        set_memory_budget(None)
+    method = AutoRec(**TINY)
+    method.memory_budget_bytes = 1024  # as the runner sets it before fit
+    with pytest.raises(MemoryBudgetError, match="dense 24 x 16 float32 reconstruction"):
+        method.fit(train)

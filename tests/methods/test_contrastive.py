@@ -1,9 +1,7 @@
 """The contrastive encoder: unit-norm output, learning planted tastes, seeded determinism;
-the InfoNCE loss and the strategies trained with it."""
+the strategies trained with InfoNCE (the loss itself: tests/methods/test_training.py)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
@@ -26,7 +24,6 @@ from methods.contrastive import (
     Strategy4,
     UserEncoder,
     accidental_hits,
-    info_nce,
 )
 from methods.pairs import PairIndex
 from methods.registry import discover
@@ -282,53 +279,6 @@ def test_search_spaces_name_real_parameters():
     assert set(Strategy1InfoNCE.search_space) == {"lr", "temperature", "epochs"}
     assert Strategy1InfoNCE.search_space["temperature"].log
     assert RandomEmbedding.search_space == {}
-
-
-def _rows(*vectors) -> torch.Tensor:
-    return torch.tensor(vectors, dtype=torch.float32)
-
-
-def test_info_nce_matches_a_hand_computed_3x3_batch():
-    # cosines anchor x positive: [[1, 0, 0], [0, 1, -1], [0, -1, 1]]; the target is the diagonal
-    anchor = _rows((3.0, 0.0), (0.0, 1.0), (0.0, -2.0))  # not unit: info_nce normalises
-    positive = _rows((1.0, 0.0), (0.0, 1.0), (0.0, -1.0))
-    e = math.e
-    rows = [-1 + math.log(e + 1 + 1), -1 + math.log(1 + e + 1 / e), -1 + math.log(1 + 1 / e + e)]
-    loss = info_nce(anchor, positive, temperature=1.0)
-    assert loss.item() == pytest.approx(sum(rows) / 3, rel=1e-6)
-    # temperature 0.5 doubles every logit
-    rows = [
-        -2 + math.log(e**2 + 2),
-        -2 + math.log(1 + e**2 + e**-2),
-        -2 + math.log(1 + e**-2 + e**2),
-    ]
-    assert info_nce(anchor, positive, 0.5).item() == pytest.approx(sum(rows) / 3, rel=1e-6)
-
-
-def test_info_nce_hard_negative_column_and_excluded_columns():
-    anchor = _rows((1.0, 0.0), (0.0, 1.0))
-    positive = _rows((1.0, 0.0), (1.0, 0.0))  # row 1's positive is orthogonal to it
-    negative = _rows((0.0, 1.0), (0.0, -1.0))  # cosines with the anchors: 0 and -1
-    e = math.e
-    plain = [-1 + math.log(e + e), -0 + math.log(1 + 1)]
-    assert info_nce(anchor, positive, 1.0).item() == pytest.approx(sum(plain) / 2, rel=1e-6)
-    hard = [-1 + math.log(e + e + 1), -0 + math.log(1 + 1 + 1 / e)]
-    assert info_nce(anchor, positive, 1.0, negative).item() == pytest.approx(sum(hard) / 2)
-    # excluding column 1 from row 0 (and 0 from row 1) leaves the positive alone: loss 0
-    exclude = torch.tensor([[False, True], [True, False]])
-    assert info_nce(anchor, positive, 1.0, exclude=exclude).item() == pytest.approx(0, abs=1e-6)
-
-
-def test_lower_temperature_sharpens_info_nce():
-    torch.manual_seed(0)
-    positive = torch.nn.functional.normalize(torch.randn(8, 4), dim=1)
-    anchor = positive + 0.1 * torch.randn(8, 4)  # each anchor nearest its own positive
-    losses = [info_nce(anchor, positive, t).item() for t in (1.0, 0.3, 0.1, 0.03)]
-    assert losses == sorted(losses, reverse=True)  # the target's probability -> 1
-    assert losses[-1] < 0.1 < math.log(8) * 0.5 < losses[0]
-    wrong = positive.roll(1, dims=0)  # each anchor now nearest another row's positive
-    losses = [info_nce(anchor, wrong, t).item() for t in (1.0, 0.3, 0.1)]
-    assert losses == sorted(losses)  # sharper: the mistake costs more
 
 
 def test_accidental_hits_drop_repeated_positives_and_the_anchor_itself():

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from bench.errors import BenchError
-from bench.memory import MemoryBudgetError, gib, memory_budget, set_memory_budget
+from bench.memory import MemoryBudgetError, gib, parse_size
 from bench.protocol import TrainData
 from methods.ease import EASE, items_that_fit, need_bytes
 
@@ -33,9 +33,7 @@ def closed_form(X: np.ndarray, l2: float) -> np.ndarray:
 
 @pytest.fixture
 def budget_1mb():
-    set_memory_budget("1MB")
-    yield memory_budget()
-    set_memory_budget(None)
+    return parse_size("1MB")
 
 
 @pytest.fixture
@@ -51,8 +49,10 @@ def test_a_gram_matrix_over_the_budget_is_refused_with_estimate_budget_and_max_i
     train = make_train(catalogue)
     need = need_bytes(600, int(catalogue.sum()))
     assert need > budget_1mb
+    method = EASE()
+    method.memory_budget_bytes = budget_1mb  # as the runner sets it before fit
     with pytest.raises(MemoryBudgetError) as refused:
-        EASE().fit(train)
+        method.fit(train)
     message = str(refused.value)
     fits = items_that_fit(budget_1mb, int(catalogue.sum()), 600)
     assert 0 < fits < 600
@@ -60,8 +60,9 @@ def test_a_gram_matrix_over_the_budget_is_refused_with_estimate_budget_and_max_i
     assert f"memory budget of {gib(budget_1mb)}" in message
     assert f"--param ease.max_items={fits}" in message
     # the suggestion works: that many items fit the same budget
-    method = EASE(max_items=fits).fit(train)
-    assert len(method.active_) == fits
+    method = EASE(max_items=fits)
+    method.memory_budget_bytes = budget_1mb
+    assert len(method.fit(train).active_) == fits
 
 
 def test_the_stricter_of_max_memory_gb_and_the_budget_is_named(catalogue):
@@ -120,14 +121,10 @@ def test_the_estimate_grows_with_the_square_of_the_items():
 
 def test_the_cli_refuses_ease_over_a_small_budget_and_writes_no_record(tmp_path, capsys):
     from bench.cli.main import main
-    from bench.memory import set_memory_budget
 
     results = tmp_path / "results"
     args = ["run", "ease", "popularity", "--protocol", "full", "--seeds", "0"]
-    try:
-        code = main([*args, "--memory-budget", "64MB", "--results", str(results)])
-    finally:
-        set_memory_budget(None)
+    code = main([*args, "--memory-budget", "64MB", "--results", str(results)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ease on ")
     assert "over the memory budget of 64.0 MiB" in err and "--param ease.max_items=" in err

@@ -1,4 +1,4 @@
-"""Graph recommenders: propagation, InfoNCE and edge dropout checked by hand; each method
+"""Graph recommenders: propagation and edge dropout checked by hand; each method
 learns a planted two-group graph and is deterministic for a seed."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from methods.graph import (
     LightGCN,
     bpr_triples,
     drop_edges,
-    info_nce,
     noisy_propagate,
     normalized_adjacency,
     propagate,
@@ -100,30 +99,6 @@ def test_isolated_nodes_get_empty_rows():
     adjacency = normalized_adjacency(sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 0.0]])))
     assert np.isfinite(adjacency.data).all()
     assert adjacency[1].nnz == 0 and adjacency[3].nnz == 0  # user 1, item 1
-
-
-def test_info_nce_equals_a_hand_computed_value():
-    a = torch.eye(3)
-    b = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.0, 0.8]])
-    # cosine similarities a_i . b_j: [[1, 0, .6], [0, 1, 0], [0, 0, .8]]; temperature 0.5
-    rows = [
-        -np.log(np.exp(2.0) / (np.exp(2.0) + np.exp(0.0) + np.exp(1.2))),
-        -np.log(np.exp(2.0) / (np.exp(0.0) + np.exp(2.0) + np.exp(0.0))),
-        -np.log(np.exp(1.6) / (np.exp(0.0) + np.exp(0.0) + np.exp(1.6))),
-    ]
-    assert info_nce(a, b, 0.5).item() == pytest.approx(np.mean(rows), rel=1e-6)
-    # rows are normalised inside: scaling them changes nothing
-    assert info_nce(3 * a, 0.5 * b, 0.5).item() == pytest.approx(np.mean(rows), rel=1e-6)
-
-
-def test_lower_temperature_sharpens_info_nce_when_pairs_match_best():
-    a = torch.eye(3)
-    b = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.0, 0.8]])
-    losses = [info_nce(a, b, t).item() for t in (1.0, 0.5, 0.2, 0.1)]
-    assert all(hi > lo for hi, lo in zip(losses, losses[1:], strict=False))
-    # with a non-matching pair the most similar, sharpening hurts instead
-    swapped = b[[1, 0, 2]]
-    assert info_nce(a, swapped, 0.1).item() > info_nce(a, swapped, 1.0).item()
 
 
 def test_edge_dropout_keeps_the_expected_share_of_existing_edges():

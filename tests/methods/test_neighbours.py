@@ -3,13 +3,14 @@ import pytest
 import scipy.sparse as sp
 
 from bench.evaluation.topk import mask_scores, top_k
-from bench.memory import set_memory_budget
+from bench.memory import parse_size
 from bench.protocol import TrainData
 from methods.neighbours import (
     UnitVectors,
     UserKNN,
     UserKNNWeighted,
     nearest_users,
+    neighbour_lists,
     neighbour_scores,
 )
 
@@ -110,9 +111,7 @@ def random_ratings(n_users: int = 300, n_items: int = 40, seed: int = 0) -> np.n
 @pytest.fixture
 def tiny_budget():
     """A memory budget that fits a few rows of 300 users' similarities at a time."""
-    set_memory_budget("100KB")
-    yield
-    set_memory_budget(None)
+    return parse_size("100KB")
 
 
 @pytest.fixture
@@ -138,13 +137,12 @@ def test_a_small_budget_splits_the_work_into_blocks_with_identical_results(block
     weighted = neighbour_scores(train, *whole, weighted=True, liked_only=False)
     assert block_sizes == [300]
 
-    set_memory_budget("100KB")  # 25 KB per block: 3 rows of 300 float64 similarities
-    try:
-        blocked = nearest_users(ratings, users, 10)
-        blocked_seed_rule = neighbour_scores(train, *blocked)
-        blocked_weighted = neighbour_scores(train, *blocked, weighted=True, liked_only=False)
-    finally:
-        set_memory_budget(None)
+    budget = parse_size("100KB")  # 25 KB per block: 3 rows of 300 float64 similarities
+    blocked = nearest_users(ratings, users, 10, budget=budget)
+    blocked_seed_rule = neighbour_scores(train, *blocked, budget=budget)
+    blocked_weighted = neighbour_scores(
+        train, *blocked, weighted=True, liked_only=False, budget=budget
+    )
     assert max(block_sizes[1:]) < 300 and sum(block_sizes[1:]) == 300
     for a, b in zip(whole, blocked, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -154,7 +152,7 @@ def test_a_small_budget_splits_the_work_into_blocks_with_identical_results(block
 
 def test_dense_embeddings_in_blocks_choose_the_same_neighbours(tiny_budget):
     vectors = np.random.default_rng(1).normal(size=(300, 8))
-    idx, sims = nearest_users(vectors, np.arange(300), 10)
+    idx, sims = nearest_users(vectors, np.arange(300), 10, budget=tiny_budget)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     full = unit @ unit.T
     np.fill_diagonal(full, -np.inf)
@@ -175,6 +173,57 @@ def test_prepared_unit_vectors_give_the_same_neighbours_as_raw_ones():
 def test_user_knn_scores_do_not_depend_on_the_budget(cls, tiny_budget):
     train = train_data(random_ratings(seed=3))
     users = np.arange(0, 300, 7)
-    blocked = cls().fit(train).score(users)
-    set_memory_budget(None)
+    method = cls()
+    method.memory_budget_bytes = tiny_budget  # as the runner sets it before fit
+    blocked = method.fit(train).score(users)
     np.testing.assert_array_equal(blocked, cls().fit(train).score(users))
+
+
+# Seed-reproduction slips (bench.evaluation.slips): options of the neighbour rule whose
+# defaults are the rule above.
+
+
+def test_counting_self_as_a_neighbour_takes_a_slot_and_leaves_fewer_new_movies():
+    # user 0's closest other user is 1, then 3; user 0 itself has cosine 1
+    vectors = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
+    assert nearest_users(vectors, np.array([0]), 2)[0].tolist() == [[1, 3]]
+    idx, sims = nearest_users(vectors, np.array([0]), 2, include_self=True)
+    assert idx.tolist() == [[0, 1]]
+    np.testing.assert_allclose(sims[0, 0], 1.0)
+    # user 0 liked 0 and 1 in train; user 1 liked 1 and 2; user 3 liked 3
+    train = train_data(np.array([[5.0, 5.0, 0, 0], [0, 5.0, 5.0, 0], [0, 0, 0, 0], [0, 0, 0, 4.0]]))
+    seen = train.matrix[[0]]
+    others = neighbour_lists(train, *nearest_users(vectors, np.array([0]), 2), 2, exclude=seen)
+    with_self = neighbour_lists(train, idx, sims, 2, exclude=seen)
+    assert others.tolist() == [[2, 3]]  # two new movies
+    assert with_self.tolist() == [[2, -1]]  # its own neighbour adds nothing new
+    # and with rated movies left in, its own movies fill the list
+    assert neighbour_lists(train, idx, sims, 2).tolist() == [[0, 1]]
+
+
+def test_neighbour_lists_without_duplicates_are_the_harness_top_k_of_the_seed_rule():
+    train = train_data(random_ratings(seed=4))
+    users = np.arange(0, 300, 3)
+    idx, sims = nearest_users(train.matrix, users, 10)
+    scores = neighbour_scores(train, idx, sims)
+    mask_scores(scores, users, train.matrix, train.candidates)
+    lists = neighbour_lists(train, idx, sims, 20, exclude=train.matrix[users])
+    np.testing.assert_array_equal(lists, top_k(scores, 20))
+
+
+def test_neighbour_lists_do_not_depend_on_the_budget():
+    train = train_data(random_ratings(seed=5))
+    idx, sims = nearest_users(train.matrix, np.arange(300), 10)
+    whole = neighbour_lists(train, idx, sims, 15, keep_duplicates=True)
+    blocked = neighbour_lists(train, idx, sims, 15, keep_duplicates=True, budget=100_000)
+    np.testing.assert_array_equal(blocked, whole)
+
+
+def test_duplicates_let_a_movie_liked_by_two_neighbours_fill_two_slots():
+    # neighbours 1 (sim 0.9) and 2 (sim 0.5) both gave movie 0 five stars; 2 gave movie 1 4.5
+    ratings = np.array([[0, 0, 0], [5.0, 0, 0], [5.0, 4.5, 0]])
+    train = train_data(ratings)
+    nbrs, sims = np.array([[1, 2]]), np.array([[0.9, 0.5]])
+    assert neighbour_lists(train, nbrs, sims, 3).tolist() == [[0, 1, -1]]
+    assert neighbour_lists(train, nbrs, sims, 3, keep_duplicates=True).tolist() == [[0, 0, 1]]
+    assert neighbour_lists(train, nbrs, sims, 2, keep_duplicates=True).tolist() == [[0, 0]]

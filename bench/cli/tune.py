@@ -1,4 +1,4 @@
-"""The ``tune`` and ``similar`` verbs of the command line (parsers and implementations)."""
+"""The ``tune`` verb: an Optuna study per (dataset, protocol, method, split seed)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from bench.api import dataset_name
+from bench.cli.options import seed_arg
 from bench.data import DEFAULT_DATASET
 from bench.errors import BenchError
-from bench.running.runner import Runner, check_task, default_protocols
+from bench.running import tune as tuning
+from bench.running.factory import parse_params
+from bench.running.jobs import check_task, default_protocols
+from bench.running.runner import Runner
 from bench.running.store import DEFAULT_RESULTS
 from methods.registry import get_method
 
 
-def add_tune_parser(sub, seed_arg) -> None:
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "tune",
         help="tune methods' hyper-parameters on the validation slice (Optuna)",
@@ -51,15 +56,11 @@ def add_tune_parser(sub, seed_arg) -> None:
     p.set_defaults(func=cmd_tune)
 
 
-def cmd_tune(args) -> int:
-    from bench.cli.main import parse_params
-    from bench.running import tune as tuning
-
+def cmd_tune(args: argparse.Namespace) -> int:
     n_trials = tuning.DEFAULT_TRIALS if args.trials is None else args.trials
     if n_trials < 1 or args.jobs < 1 or args.k < 1:
         raise BenchError("--trials, --jobs and --k must be positive integers")
-    if args.data_path is not None and args.dataset == DEFAULT_DATASET:
-        args.dataset = f"local-{args.data_path.resolve().name}"
+    args.dataset = dataset_name(args.dataset, args.data_path)
     runner = Runner(args.dataset, args.data_path, args.results, cache_dir=args.cache_dir)
     storage = args.storage or tuning.default_storage(args.results, args.dataset)
     cells = []
@@ -99,47 +100,3 @@ def cmd_tune(args) -> int:
     print(tabulate(rows, headers=headers, tablefmt="github"))
     print(f"\nstudies in {storage}; evaluate on test with: python -m bench run ... --tuned")
     return 0
-
-
-def add_similar_parser(sub) -> None:
-    p = sub.add_parser(
-        "similar",
-        help="movies most similar to a title (content, collaborative or hybrid)",
-        description="Print the K movies most similar to TITLE (fuzzy title match) by a "
-        "movie-to-movie method fitted on every rating of the dataset (no test split is "
-        "needed for browsing).",
-    )
-    p.add_argument("title", help='a movie title, e.g. "Lord of the Rings: The Fellowship"')
-    p.add_argument(
-        "--method",
-        default="hybrid",
-        choices=["hybrid", "content-tags", "collab-embed", "item2vec"],
-        help="similarity (default hybrid)",
-    )
-    p.add_argument("-k", type=int, default=10, help="how many movies (default 10)")
-    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name")
-    p.add_argument("--data-path", type=Path, default=None, help="local MovieLens folder")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the method (0)")
-    p.set_defaults(func=cmd_similar)
-
-
-def cmd_similar(args) -> int:
-    from bench.data import load_dataset
-    from bench.running.similar import similar_movies
-
-    if args.k < 1:
-        raise BenchError(f"-k must be a positive integer, got {args.k}")
-    data = load_dataset(args.dataset, args.data_path)
-    table = similar_movies(data, args.title, method=args.method, k=args.k, seed=args.seed)
-    print(tabulate(table, headers="keys", tablefmt="github", showindex=False))
-    return 0
-
-
-def tuned_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--tuned",
-        action="store_true",
-        help="use each method's best parameters from its 'bench tune' study (same dataset, "
-        "protocol and split seed); stored as METHOD[tuned]",
-    )
-    p.add_argument("--storage", default=None, help="study database URL for --tuned")

@@ -1,0 +1,204 @@
+"""Figures from per-user arrays: recall@k curves, t-SNE maps of user vectors with KMeans
+clusters, and the top movies of each cluster."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from tabulate import tabulate
+
+from bench.evaluation.significance import recall_curve
+from bench.evaluation.topk import top_k
+from bench.report.figures import (
+    embedding_map,
+    figure_key,
+    is_current,
+    load_cache,
+    recall_at_k_plot,
+    save_cache,
+)
+from bench.report.significance import Runs, mean_recall
+
+GRAPH_MAPS = ("lightgcn", "simgcl")  # graph methods whose user embeddings get a t-SNE map
+
+
+def _recall_figure(runs: Runs, dataset: str, out_dir: Path, rel: str) -> list[str]:
+    curves = {}
+    for (d, protocol, method), mruns in runs.items():
+        arrays = [a for _, a in mruns if "hits" in a]
+        if d == dataset and protocol == "full" and arrays:
+            curves[method] = np.mean([recall_curve(a) for a in arrays], axis=0)
+    if not curves:
+        return []
+    name = f"{dataset}-recall-at-k-full.png"
+    title = f"{dataset}, protocol full: recall@k, k = 1..50"
+    cache = load_cache(out_dir)
+    key = figure_key(
+        "recall_at_k_plot", title, sorted(curves), *[curves[m] for m in sorted(curves)]
+    )
+    if not is_current(cache, out_dir, name, key):
+        recall_at_k_plot(curves, out_dir / name, title)
+        cache[name] = {"key": key}
+        save_cache(out_dir, cache)
+    return ["### Figures", "", f"![recall@k on full]({rel}/{name})", ""]
+
+
+def _maps_to_draw(runs: Runs, dataset: str) -> list[tuple]:
+    """(protocol, method, vectors, what) of every map: the strategies on their own protocol,
+    the mapped graph methods and the best factor baseline on ``full``; lowest split seed."""
+    factor_models = [
+        m
+        for (d, p, m), mr in runs.items()
+        if d == dataset
+        and p == "full"
+        and mr[0][0]["family"] == "baseline"
+        and "user_factors" in mr[0][1]
+    ]
+    best_factors = max(
+        factor_models, key=lambda m: mean_recall(runs[(dataset, "full", m)]), default=None
+    )
+    maps = []
+    for (d, protocol, method), mruns in sorted(runs.items()):
+        family = mruns[0][0]["family"]
+        home = protocol == method  # a strategy's own protocol
+        for rec, arr in mruns:
+            if d != dataset or rec["seed"] != min(r["seed"] for r, _ in mruns):
+                continue
+            if family == "contrastive" and home and "embeddings" in arr:
+                maps.append((protocol, method, arr["embeddings"], "user embeddings"))
+            elif method in GRAPH_MAPS and protocol == "full" and "user_factors" in arr:
+                maps.append((protocol, method, arr["user_factors"], "user embeddings"))
+            elif method == best_factors and protocol == "full":
+                maps.append((protocol, method, arr["user_factors"], "user factors"))
+    return maps
+
+
+def _draw_maps(maps: list[tuple], names: list[str], out_dir: Path) -> list[tuple]:
+    """``(k, silhouette, labels)`` of every map, drawing only those whose vectors, title or
+    drawing code changed since the figure cache beside them was written."""
+    cache = load_cache(out_dir)
+    titles = [f"{method} on {protocol}: {what} (t-SNE)" for protocol, method, _, what in maps]
+    keys = [
+        figure_key("embedding_map", title, vectors)
+        for (_, _, vectors, _), title in zip(maps, titles, strict=True)
+    ]
+    todo = [i for i, name in enumerate(names) if not is_current(cache, out_dir, name, keys[i])]
+    # maps are independent and each seeded: one process per core, identical bytes
+    fresh = Parallel(n_jobs=min(len(todo), os.cpu_count() or 1) or 1)(
+        delayed(embedding_map)(maps[i][2], out_dir / names[i], titles[i]) for i in todo
+    )
+    for i, (_, k, silhouette, labels) in zip(todo, fresh, strict=True):
+        cache[names[i]] = {
+            "key": keys[i],
+            "k": int(k),
+            "silhouette": float(silhouette),
+            "labels": labels.astype(int).tolist(),
+        }
+    if todo:
+        save_cache(out_dir, cache)
+    return [(cache[n]["k"], cache[n]["silhouette"], np.asarray(cache[n]["labels"])) for n in names]
+
+
+def figures_section(
+    runs: Runs, dataset: str, out_dir: Path, rel: str, clusters: dict | None = None
+) -> list[str]:
+    """Recall@k curves on ``full`` and t-SNE maps of learned user vectors, written as PNGs.
+
+    The KMeans labels of each map are put in ``clusters[(protocol, method)]``.
+    """
+    clusters = {} if clusters is None else clusters
+    lines = _recall_figure(runs, dataset, out_dir, rel)
+    maps = _maps_to_draw(runs, dataset)
+    rows = []
+    names = [f"{dataset}-{method}-{protocol}-tsne.png" for protocol, method, _, _ in maps]
+    drawn = _draw_maps(maps, names, out_dir)
+    for (protocol, method, _, what), name, (k, silhouette, labels) in zip(
+        maps, names, drawn, strict=True
+    ):
+        clusters[(protocol, method)] = labels
+        rows.append(
+            [method, protocol, what, str(k), f"{silhouette:.3f}", f"![{method}]({rel}/{name})"]
+        )
+    if not rows:
+        return lines
+    if not lines:
+        lines += ["### Figures", ""]
+    return lines + [
+        "t-SNE (scikit-learn, random_state 0) of every user's vector from the lowest split "
+        "seed, coloured by KMeans cluster; the number of clusters (3-8) maximises the "
+        "silhouette score, computed on the original vectors.",
+        "",
+        tabulate(
+            rows,
+            headers=["method", "protocol", "vectors", "clusters", "silhouette", "map"],
+            tablefmt="github",
+            disable_numparse=True,
+        ),
+        "",
+    ]
+
+
+def top_movies_per_cluster(
+    liked: sp.csr_matrix, labels: np.ndarray, n: int = 5
+) -> list[np.ndarray]:
+    """For each cluster, the ``n`` movies liked by most of its members (ties: lower index)."""
+    k = int(labels.max()) + 1
+    members = sp.csr_matrix(
+        (np.ones(len(labels)), (labels, np.arange(len(labels)))), shape=(k, len(labels))
+    )
+    counts = (members @ liked).toarray()
+    counts[counts == 0] = -np.inf
+    return list(top_k(counts, n))
+
+
+def _cluster_tops(train, labels: np.ndarray, titles: np.ndarray) -> tuple[list[str], list]:
+    """One map's table of top titles per cluster, and its summary counts."""
+    liked = (train.matrix >= train.like_threshold).astype(np.float64).tocsr()
+    tops = top_movies_per_cluster(liked, labels)
+    seen = [set(t[t >= 0].tolist()) for t in tops]
+    repeated = {
+        m for i, s in enumerate(seen) for m in s if any(m in o for o in seen[:i] + seen[i + 1 :])
+    }
+    rows = [
+        [f"cluster {c} ({int((labels == c).sum())} users)"]
+        + [titles[m] if m >= 0 else "-" for m in t]
+        for c, t in enumerate(tops)
+    ]
+    table = tabulate(
+        rows, headers=["", "1", "2", "3", "4", "5"], tablefmt="github", disable_numparse=True
+    )
+    return [table], [str(len(tops)), str(len(set().union(*seen))), str(len(repeated))]
+
+
+def clusters_section(clusters: dict, train_of, titles: np.ndarray) -> list[str]:
+    """Top movies per cluster (from each protocol's train split) and how many titles repeat.
+
+    ``train_of(protocol)`` gives that protocol's ``TrainData`` for the maps' split seed, or
+    None when the dataset cannot be loaded.
+    """
+    lines, summary = [], []
+    for (protocol, method), labels in sorted(clusters.items()):
+        train = train_of(protocol)
+        if train is None:
+            continue
+        table, counts = _cluster_tops(train, labels, titles)
+        summary.append([method, protocol, *counts])
+        lines += [f"#### {method} on `{protocol}`", "", *table, ""]
+    if not summary:
+        return []
+    headers = ["method", "protocol", "clusters", "distinct top titles", "titles in 2+ clusters"]
+    return [
+        "### Top movies per cluster",
+        "",
+        "For each map above, the 5 movies liked (rating >= the protocol's like threshold) by the "
+        "most members of each cluster, counted on that protocol's train split. The seed's "
+        "popularity-bias observation, quantified: how many of the top titles recur in more than "
+        "one cluster.",
+        "",
+        tabulate(summary, headers=headers, tablefmt="github", disable_numparse=True),
+        "",
+    ] + lines
