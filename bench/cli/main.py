@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from bench.cli import listing, results, run, scale, similar, tune
+from bench.cli import listing, results, run, scale, similar, slips, tune
 from bench.errors import BenchError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_parser(sub)
     similar.add_parser(sub)
     scale.add_parser(sub)
+    slips.add_parser(sub)
     results.add_parsers(sub)
     return parser
 

@@ -1,8 +1,4 @@
-"""The ``slips`` verb: the seed's table under evaluation slips (parser and implementation).
-
-Wire it into the command line with ``add_parser(sub)`` on the verbs' subparsers; the parser
-sets ``func=cmd_slips``.
-"""
+"""The ``slips`` verb: the seed's table under evaluation slips (parser and implementation)."""
 
 from __future__ import annotations
 
@@ -11,8 +7,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from bench.api import dataset_name
 from bench.data import DEFAULT_DATASET
 from bench.errors import BenchError
+from bench.report.seed_slips import ranked
+from bench.report.seed_table import SEED_TABLE
 from bench.running.slips import (
     STRATEGIES,
     load_seed_slips,
@@ -63,15 +62,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_slips(args) -> int:
-    from bench.report.seed_slips import ranked
-    from bench.report.seed_table import SEED_TABLE
-
+def cmd_slips(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise BenchError(f"--seed must be a non-negative integer, got {args.seed}")
-    dataset = args.dataset
-    if args.data_path is not None and dataset == DEFAULT_DATASET:
-        dataset = f"local-{args.data_path.resolve().name}"
+    dataset = dataset_name(args.dataset, args.data_path)
     path = args.out or slips_path(args.results, dataset)
     config = slips_config(dataset, args.seed, args.strategies)
     table = load_seed_slips(path)
@@ -97,22 +91,3 @@ def cmd_slips(args) -> int:
     headers = ["slips", "factor from seed", "mean abs diff (pts)", "ours / seed"]
     print(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.cli.slips [options]``: the verb on its own (until it is wired into
-    ``python -m bench``)."""
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m bench.cli.slips")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["slips", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -16,6 +16,7 @@ from bench.running.factory import parse_params
 from bench.running.jobs import check_task, default_protocols
 from bench.running.runner import Runner
 from bench.running.store import DEFAULT_RESULTS
+from bench.running.studies import default_storage, study_name
 from methods.registry import get_method
 
 
@@ -62,7 +63,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise BenchError("--trials, --jobs and --k must be positive integers")
     args.dataset = dataset_name(args.dataset, args.data_path)
     runner = Runner(args.dataset, args.data_path, args.results, cache_dir=args.cache_dir)
-    storage = args.storage or tuning.default_storage(args.results, args.dataset)
+    storage = args.storage or default_storage(args.results, args.dataset)
     cells = []
     for method in args.methods:
         entry = get_method(method)
@@ -76,7 +77,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         tuning.restrict_space(method, get_method(method).cls.search_space, overrides[method])
     rows = []
     for method, protocol, seed in cells:
-        name = tuning.study_name(args.dataset, protocol, method, seed, args.metric, args.k)
+        name = study_name(args.dataset, protocol, method, seed, args.metric, args.k)
         train = runner.protocol_data(protocol, seed).train
         study = tuning.tune(
             method,

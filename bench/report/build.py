@@ -25,6 +25,7 @@ from bench.report.tables import (
 )
 from bench.report.tuning import tuning_section
 from bench.running.identity import older_code
+from bench.running.slips import load_seed_slips, slips_path
 from bench.running.store import iter_records, load_arrays
 
 DEFAULT_REPORT = Path("reports") / "report.md"
@@ -85,12 +86,14 @@ def load_runs(stored: list[tuple[Path, dict]]) -> dict:
     return runs
 
 
-def dataset_section(records: list[dict], runs: dict, dataset: str, figures_dir: Path) -> list[str]:
+def dataset_section(
+    results: Path, records: list[dict], runs: dict, dataset: str, figures_dir: Path
+) -> list[str]:
     """Every section about one dataset, in reading order."""
     groups = group_records(records)
     methods = method_order(groups, dataset)
     out = [f"## Dataset `{dataset}`", ""]
-    out += seed_section(groups, dataset)
+    out += seed_section(groups, dataset, load_seed_slips(slips_path(results, dataset)))
     lines = findings(groups, dataset, methods)
     if lines:
         out += ["### Findings (recall@20)", ""] + lines + [""]
@@ -150,7 +153,7 @@ def build_report(results: Path, out: Path = DEFAULT_REPORT) -> str:
     text = ["# Contrastive user embeddings vs. baselines: benchmark report", "", INTRO, ""]
     text += notes
     for dataset in sorted({r["dataset"] for r in records}):
-        text += dataset_section(records, runs, dataset, figures_dir)
+        text += dataset_section(results, records, runs, dataset, figures_dir)
     section = scale_section(results, figures_dir)
     if section:
         text += [section, ""]

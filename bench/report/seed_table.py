@@ -5,6 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from bench.report.common import RECALLS, mean_std, sizes, values
+from bench.report.seed_slips import seed_slips_section
 
 # The seed's published table (blog post 001): recall@k in %, and train / test sizes.
 SEED_TABLE = {
@@ -62,8 +63,9 @@ def headline_table(groups, dataset: str) -> str | None:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def seed_section(groups, dataset: str) -> list[str]:
-    """The seed's table reproduced, or which strategies are missing from it."""
+def seed_section(groups, dataset: str, slips: dict | None = None) -> list[str]:
+    """The seed's table reproduced (or which strategies are missing from it), and, when
+    ``python -m bench slips`` stored its table, the evaluation slips that explain the gap."""
     out = []
     head = headline_table(groups, dataset)
     if head:
@@ -75,11 +77,18 @@ def seed_section(groups, dataset: str) -> list[str]:
             "consistent rule reproducing them was found (the seed states neither its movie-filter "
             "minimums nor how it counted). Our recall is far above the seed's: our lists rank "
             "only the protocol's kept movies with each user's train items masked; the seed "
-            "does not say how it ranked, so the gap is reported, not explained.",
+            "does not say how it ranked. "
+            + (
+                "The next section tests which common evaluation slips would explain the gap."
+                if slips
+                else "`python -m bench slips` tests which evaluation slips would explain it."
+            ),
             "",
             head,
             "",
         ]
+    if slips:
+        out += [seed_slips_section(slips, SEED_TABLE), ""]
     missing = [s for s in SEED_TABLE if (dataset, s, s) not in groups]
     if missing:
         out += [

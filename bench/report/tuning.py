@@ -163,7 +163,7 @@ def _importance_lines(panels: dict, narrowed: dict, dataset: str, out_dir: Path,
     """The strategies' parameter-importance figure (``panels``: label -> study) and the
     sentence that reads it; fANOVA runs only when a study changed since the figure."""
     from bench.report.figures import figure_key, importance_plot, is_current, load_cache, save_cache
-    from bench.running.tune import importances
+    from bench.running.studies import importances
 
     by_note: dict[str, list[str]] = {}
     for (protocol, method), note in sorted(narrowed.items()):
@@ -197,7 +197,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     """Trial budgets from the study database, and the contrastive studies' importances."""
     import optuna
 
-    from bench.running.tune import open_storage
+    from bench.running.studies import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget, panels, narrowed = [], {}, {}

@@ -31,7 +31,7 @@ from bench.running.progress import Progress
 from bench.running.provenance import matmul_gflops
 from bench.running.records import compact_arrays, make_record
 from bench.running.store import DEFAULT_RESULTS, check_writable, find_record, save_record
-from bench.running.tune import DEFAULT_OBJECTIVE, default_storage, resolve_tuning
+from bench.running.studies import DEFAULT_OBJECTIVE, default_storage, resolve_tuning
 from methods.registry import discover, get_method
 
 

@@ -18,7 +18,8 @@ from bench.running.identity import CodeIndex, code_hash, older_code, stale_reaso
 from bench.running.jobs import Job, plan
 from bench.running.runner import Runner
 from bench.running.store import iter_records, record_path
-from bench.running.tune import study_name, tune
+from bench.running.studies import study_name
+from bench.running.tune import tune
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,18 +18,17 @@ from optuna.trial import TrialState
 from bench.data import Interactions
 from bench.errors import BenchError
 from bench.protocol import PROTOCOLS, TrainData, apply_protocol, split_per_user
-from bench.running import tune as tune_module
-from bench.running.tune import (
+from bench.running import studies as studies_module
+from bench.running.studies import (
     best_trial,
     default_storage,
     importances,
+    open_storage,
     parse_study_name,
-    pruning_callback,
     study_name,
-    train_digest,
-    tune,
     tune_command,
 )
+from bench.running.tune import pruning_callback, train_digest, tune
 from methods.base import Recommender
 from methods.registry import REGISTRY, discover, register
 from methods.search_space import Choice, Float, Int
@@ -190,12 +189,12 @@ def test_interrupted_study_resumes_to_exactly_n_trials(storage):
 
 
 def test_a_trial_whose_process_was_killed_is_failed_on_resume(storage, monkeypatch):
-    monkeypatch.setattr(tune_module, "HEARTBEAT_S", 1)
-    monkeypatch.setattr(tune_module, "STALE_AFTER_S", 1)
+    monkeypatch.setattr(studies_module, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(studies_module, "STALE_AFTER_S", 1)
     train = as_train(planted_ratings())
     kwargs = dict(study_name=name_of("item-knn"), storage=storage, seed=0, progress=False)
     tune("item-knn", train, n_trials=1, **kwargs)
-    rdb = tune_module.open_storage(storage)
+    rdb = open_storage(storage)
     with pytest.warns(UserWarning, match="Heartbeat"):  # optuna: ask() bypasses heartbeats
         killed = optuna.load_study(study_name=name_of("item-knn"), storage=rdb).ask()
     rdb.record_heartbeat(killed._trial_id)  # what a running trial does, then silence

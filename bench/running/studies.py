@@ -1,0 +1,202 @@
+"""Where tuning studies live and how they are found: names, storage, the best trial that
+``--tuned`` uses, and what mattered in a study (parameter importance)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import optuna
+import sqlalchemy
+from optuna.trial import TrialState
+
+from bench.data import DEFAULT_DATASET
+from bench.errors import BenchError
+from bench.evaluation.metrics import METRICS
+from bench.running.store import DEFAULT_RESULTS
+
+SQLITE_TIMEOUT_S = 60  # how long a process waits for another one's write lock
+HEARTBEAT_S, STALE_AFTER_S = 60, 300  # a running trial silent this long was killed
+
+
+def default_storage(results: Path | str, dataset: str) -> str:
+    """The default storage URL: one SQLite file per dataset under the results folder."""
+    return f"sqlite:///{Path(results) / dataset / 'tuning.sqlite3'}"
+
+
+def study_name(dataset: str, protocol: str, method: str, seed: int, metric: str, k: int) -> str:
+    """The study of one (dataset, protocol, method, split seed) for one objective."""
+    return f"{dataset}/{protocol}/{method}/seed{seed}/{metric}@{k}"
+
+
+def parse_study_name(name: str) -> dict:
+    """Inverse of :func:`study_name` (dataset, protocol, method, seed, metric, k)."""
+    try:
+        dataset, protocol, method, seed, objective = name.split("/")
+        metric, k = objective.split("@")
+        return {
+            "dataset": dataset,
+            "protocol": protocol,
+            "method": method,
+            "seed": int(seed.removeprefix("seed")),
+            "metric": metric,
+            "k": int(k),
+        }
+    except ValueError:
+        raise BenchError(
+            f"'{name}' is not a study name of the form dataset/protocol/method/seedS/metric@k"
+        ) from None
+
+
+def tune_command(name: str, storage: str | None = None) -> str:
+    """The ``python -m bench tune`` command line that creates study ``name`` in ``storage``."""
+    p = parse_study_name(name)
+    parts = ["python -m bench tune", p["method"], "--protocol", p["protocol"]]
+    parts += ["--seeds", str(p["seed"])]
+    if p["dataset"].startswith("local-"):  # local-<folder>-<hash of its path>
+        parts += ["--data-path", p["dataset"].removeprefix("local-").rpartition("-")[0]]
+    elif p["dataset"] != DEFAULT_DATASET:
+        parts += ["--dataset", p["dataset"]]
+    if (p["metric"], p["k"]) != ("recall", 20):
+        parts += ["--metric", p["metric"], "--k", str(p["k"])]
+    if storage is not None and storage != default_storage(DEFAULT_RESULTS, p["dataset"]):
+        suffix = f"/{p['dataset']}/tuning.sqlite3"
+        if storage.startswith("sqlite:///") and storage.endswith(suffix):
+            parts += ["--results", storage.removeprefix("sqlite:///").removesuffix(suffix)]
+        else:
+            parts += ["--storage", storage]
+    return " ".join(parts)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of an ``sqlite:///`` URL (None for other databases or memory)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///").split("?")[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def open_storage(url: str, create: bool = True) -> optuna.storages.RDBStorage:
+    """Optuna RDB storage for a SQLAlchemy URL; SQLite files wait on each other's locks.
+    Running trials send a heartbeat, so a trial whose process was killed is marked FAIL
+    when the study next runs. With ``create=False`` a missing SQLite file is an error (and
+    nothing is written)."""
+    path = _sqlite_file(url)
+    engine_kwargs = {}
+    if path is not None:
+        if not create and not path.exists():
+            raise FileNotFoundError(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    attempts = 5
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=STALE_AFTER_S,
+                )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            # Another process was creating the tables at the same moment; they exist now.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def best_trial(method: str, storage: str, study_name: str) -> tuple[dict, int]:
+    """The parameters and number of the best complete trial of a study; a ``BenchError``
+    naming the ``python -m bench tune`` command to run when there is none yet. Opening a
+    missing SQLite file writes nothing."""
+    command = tune_command(study_name, storage)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage, False))
+    except (FileNotFoundError, KeyError):
+        raise BenchError(
+            f"no tuning study '{study_name}' for {method} in {storage}; run: {command}"
+        ) from None
+    owner = study.user_attrs.get("method", method)
+    if owner != method:
+        raise BenchError(f"study '{study_name}' tuned method '{owner}', not '{method}'")
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise BenchError(f"tuning study '{study_name}' has no complete trial yet; run: {command}")
+    best = study.best_trial
+    return {**study.user_attrs.get("fixed_params", {}), **best.params}, best.number
+
+
+DEFAULT_OBJECTIVE = "recall@20"
+
+
+def find_study(
+    storage: str, dataset: str, protocol: str, method: str, seed: int, objective: str | None
+) -> str:
+    """The study ``--tuned`` uses for (dataset, protocol, method, split seed), whatever its
+    objective: the only one in ``storage``, or the one tuned for ``objective``
+    (``"ndcg@20"``). Several studies and no ``objective`` is a ``BenchError`` listing
+    them; with none, the default objective's name (:func:`best_trial` then names the
+    ``bench tune`` command). Reads a missing SQLite file as empty and writes nothing."""
+    prefix = f"{dataset}/{protocol}/{method}/seed{seed}/"  # study_name() up to the objective
+    if objective is not None:
+        metric, _, k = objective.partition("@")
+        if metric not in METRICS or not k.isdigit() or int(k) < 1:
+            raise BenchError(
+                f"tuned metric {objective!r} is not METRIC@K with a metric of "
+                f"{', '.join(METRICS)} (e.g. ndcg@20)"
+            )
+    try:
+        names = optuna.get_all_study_names(open_storage(storage, create=False))
+    except FileNotFoundError:
+        names = []
+    found = sorted(n.removeprefix(prefix) for n in names if n.startswith(prefix))
+    if objective is not None:
+        if found and objective not in found:
+            raise BenchError(
+                f"no study of {method} on protocol '{protocol}', seed {seed} tuned for "
+                f"{objective} in {storage}; its studies are tuned for: {', '.join(found)}"
+            )
+        return prefix + objective
+    if len(found) > 1:
+        raise BenchError(
+            f"{method} on protocol '{protocol}', seed {seed} has {len(found)} tuning studies "
+            f"in {storage}, tuned for {', '.join(found)}; choose one with --tuned-metric "
+            f"(e.g. --tuned-metric {found[0]})"
+        )
+    return prefix + (found[0] if found else DEFAULT_OBJECTIVE)
+
+
+def resolve_tuning(
+    jobs: list, dataset: str, storage: str, objective: str | None = None
+) -> dict[object, dict]:
+    """For each job, the best trial of its study (:func:`find_study`): ``{job: {params,
+    study, trial, storage, objective}}``; fails before anything runs when one is missing."""
+    out = {}
+    for job in jobs:
+        name = find_study(storage, dataset, job.protocol, job.method, job.seed, objective)
+        params, number = best_trial(job.method, storage, name)
+        out[job] = {
+            "params": params,
+            "study": name,
+            "trial": number,
+            "storage": storage,
+            "objective": name.rpartition("/")[2],
+        }
+    return out
+
+
+def importances(study: optuna.Study) -> dict[str, float]:
+    """Share of the objective's variance each parameter explains (fANOVA, seeded), highest
+    first; empty when fewer than two trials completed or nothing varied."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return {}
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    try:
+        values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return {}
+    return {name: float(v) for name, v in values.items() if np.isfinite(v)}
