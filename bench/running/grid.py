@@ -72,8 +72,7 @@ def run_grid(
     for i, (job, job_params, ident, stored) in enumerate(prepared):
         if stored is not None:
             continue
-        keep = runner._vector_seed is None or job.seed == runner._vector_seed
-        cells.append((runner.spec(), job, job_params, ident, keep, budget))
+        cells.append((runner.spec(), job, job_params, ident, runner.keeps_vectors(job), budget))
         where.append(i)
     if not cells:
         return records

@@ -254,9 +254,12 @@ class Runner:
         check_writable(self.results)
         return self._compute_and_store(job, params, ident)
 
+    def keeps_vectors(self, job: Job) -> bool:
+        """Whether ``job``'s record keeps its user vectors (the lowest seed of a run only)."""
+        return self._vector_seed is None or job.seed == self._vector_seed
+
     def _compute_and_store(self, job: Job, params: dict, ident: dict) -> dict:
-        keep = self._vector_seed is None or job.seed == self._vector_seed
-        record, arrays = self.compute(job, params, ident, keep)
+        record, arrays = self.compute(job, params, ident, self.keeps_vectors(job))
         save_record(self.results, record, arrays)
         return record
 

@@ -35,3 +35,22 @@ def test_every_registered_method_has_a_summary_and_seed_parameter():
     for name, entry in discover().items():
         assert entry.summary, f"{name} needs a one-line class docstring"
         assert "seed" in entry.cls.param_names(), f"{name} must accept seed"
+
+
+def test_the_readme_torch_example_trains_with_the_shared_loop(plugin_dir):
+    blocks = re.findall(
+        r"```python\n(.*?)```", README.read_text().split("## Adding a method")[1], re.S
+    )
+    example = next(b for b in blocks if "fit_loop" in b)
+    assert len([line for line in example.splitlines() if line.strip()]) < 40
+    example = example.replace('"torch-mf"', '"readme-torch-example"')
+    (plugin_dir / "readme_torch_example.py").write_text(example)
+    from bench import api
+
+    table = api.run(
+        ["readme-torch-example"],
+        protocols=["strategy4"],
+        results=plugin_dir / "results",
+        params={"readme-torch-example": {"epochs": 2}},
+    )
+    assert len(table) == 1 and 0 <= table.iloc[0]["recall@20"] <= 100
