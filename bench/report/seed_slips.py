@@ -135,6 +135,34 @@ def _gain(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.exp(np.mean(np.log(np.maximum(a, FLOOR) / np.maximum(b, FLOOR)))))
 
 
+def _near_lines(near: list[dict], names: list[str]) -> list[str]:
+    """The combinations about as close as the closest, and the slips they share."""
+    if len(near) <= 1:
+        return []
+    others = ", ".join(f"`{r['label']}` ({r['factor']:.2f})" for r in near[1:])
+    shared = ", ".join(f"`{n}`" for n in names if all(r["slips"][n] for r in near))
+    return [
+        f"About as close (within {NEAR} in mean |log ratio|): {others}; slips in all of "
+        f"them: {shared or 'none'}.",
+        "",
+    ]
+
+
+def _effects_lines(table: dict, names: list[str], effects: dict) -> list[str]:
+    return [
+        "What each slip does to our figures (geometric mean over the 16 pairs of "
+        "combinations that differ only in it, and over the cells):",
+        "",
+        tabulate(
+            [[f"`{n}`", table["slips"][n], f"x{effects[n]:.2f}"] for n in names],
+            headers=["slip", "what it is", "recall with / without"],
+            tablefmt="github",
+            disable_numparse=True,
+        ),
+        "",
+    ]
+
+
 def seed_slips_section(table: dict, seed_table: dict, heading: str = "###") -> str:
     """Markdown: which combination of slips brings our fits closest to the seed's figures,
     by how much, what that implies, and the whole table beside the seed's."""
@@ -172,26 +200,7 @@ def seed_slips_section(table: dict, seed_table: dict, heading: str = "###") -> s
         _seed_shaped(best, plain, seed_table, strategies, keys),
         "",
     ]
-    if len(near) > 1:
-        others = ", ".join(f"`{r['label']}` ({r['factor']:.2f})" for r in near[1:])
-        shared = ", ".join(f"`{n}`" for n in names if all(r["slips"][n] for r in near))
-        out += [
-            f"About as close (within {NEAR} in mean |log ratio|): {others}; slips in all of "
-            f"them: {shared or 'none'}.",
-            "",
-        ]
-    out += [
-        "What each slip does to our figures (geometric mean over the 16 pairs of "
-        "combinations that differ only in it, and over the cells):",
-        "",
-        tabulate(
-            [[f"`{n}`", table["slips"][n], f"x{effects[n]:.2f}"] for n in names],
-            headers=["slip", "what it is", "recall with / without"],
-            tablefmt="github",
-            disable_numparse=True,
-        ),
-        "",
-    ]
+    out += _near_lines(near, names) + _effects_lines(table, names, effects)
     for paragraph in _implications(best, plain, seed_table, strategies, keys, table):
         out += [paragraph, ""]
     out += [
@@ -239,7 +248,16 @@ def _implications(best, plain, seed_table, strategies, keys, table) -> list[str]
         )
     else:
         verdict += "."
-    paragraphs = [verdict]
+    return [
+        verdict,
+        *_untrained(best, seed_table, strategies, keys),
+        _order_and_caveats(best, seed_table, strategies, keys, table),
+    ]
+
+
+def _untrained(best: dict, seed_table: dict, strategies, keys) -> list[str]:
+    """The untrained encoders under the closest slips: can the seed's table tell them apart?"""
+    paragraphs = []
     floor = best.get("untrained", {})
     if all(s in floor for s in strategies):
         raw = _values(floor, strategies, keys)
@@ -256,6 +274,12 @@ def _implications(best, plain, seed_table, strategies, keys, table) -> list[str]
             f"under `{best['label']}` are a factor of {d['factor']:.2f} from the seed's "
             f"figures, {close} (trained / untrained x{gain:.2f})."
         )
+    return paragraphs
+
+
+def _order_and_caveats(best: dict, seed_table: dict, strategies, keys, table: dict) -> str:
+    """The strategies' order at the largest k, then the caveats."""
+    paragraphs = []
     last = keys[-1]
     seed_order = _order({s: seed_table[s][last] for s in strategies})
     best_order = _order({s: best["metrics"][s][last] for s in strategies})
@@ -275,4 +299,4 @@ def _implications(best, plain, seed_table, strategies, keys, table) -> list[str]
         f"evidence, not a proof. No slip reproduces the seed's test sizes ({seed_tests}): "
         f"ours are {liked} liked test ratings, {every} test ratings of any value."
     )
-    return paragraphs
+    return "\n\n".join(paragraphs)

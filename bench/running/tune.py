@@ -181,6 +181,42 @@ class TrialSeededTPE(optuna.samplers.BaseSampler):
         sampler.after_trial(study, trial, state, values)
 
 
+def _claim(
+    study, storage: str, method: str, train, seed: int, metric: str, k: int, overrides, fixed
+) -> None:
+    """Refuse to resume a study made for another method, other train data or other
+    overrides; otherwise record what the study tunes (its user attributes)."""
+    owner = study.user_attrs.get("method", method)
+    if owner != method:
+        raise BenchError(f"study '{study.study_name}' in {storage} tunes '{owner}', not '{method}'")
+    digest = train_digest(train)
+    stored = study.user_attrs.get("train_digest")
+    if stored is not None and stored != digest:
+        raise BenchError(
+            f"study '{study.study_name}' in {storage} was tuned on other train data (digest {stored}, "
+            f"now {digest}); delete it or tune into another --storage"
+        )
+    wanted = {name: str(value) for name, value in sorted((overrides or {}).items())}
+    started = study.user_attrs.get("overrides", wanted if not study.trials else {})
+    if started != wanted:
+        raise BenchError(
+            f"study '{study.study_name}' was started with --param {_show(started)}, now "
+            f"{_show(wanted)}; resume it with the same --param, or tune into another --storage"
+        )
+    attrs = {
+        "method": method,
+        "seed": seed,
+        "metric": metric,
+        "k": k,
+        "train_digest": digest,
+        "overrides": wanted,
+        "fixed_params": fixed,
+    }
+    for key, value in attrs.items():
+        if study.user_attrs.get(key) != value:
+            study.set_user_attr(key, value)
+
+
 def tune(
     method: str,
     train: TrainData,
@@ -214,35 +250,7 @@ def tune(
         pruner=optuna.pruners.MedianPruner(),
         load_if_exists=True,
     )
-    owner = study.user_attrs.get("method", method)
-    if owner != method:
-        raise BenchError(f"study '{study_name}' in {storage} tunes '{owner}', not '{method}'")
-    digest = train_digest(train)
-    stored = study.user_attrs.get("train_digest")
-    if stored is not None and stored != digest:
-        raise BenchError(
-            f"study '{study_name}' in {storage} was tuned on other train data (digest {stored}, "
-            f"now {digest}); delete it or tune into another --storage"
-        )
-    wanted = {name: str(value) for name, value in sorted((overrides or {}).items())}
-    started = study.user_attrs.get("overrides", wanted if not study.trials else {})
-    if started != wanted:
-        raise BenchError(
-            f"study '{study_name}' was started with --param {_show(started)}, now "
-            f"{_show(wanted)}; resume it with the same --param, or tune into another --storage"
-        )
-    attrs = {
-        "method": method,
-        "seed": seed,
-        "metric": metric,
-        "k": k,
-        "train_digest": digest,
-        "overrides": wanted,
-        "fixed_params": fixed,
-    }
-    for key, value in attrs.items():
-        if study.user_attrs.get(key) != value:
-            study.set_user_attr(key, value)
+    _claim(study, storage, method, train, seed, metric, k, overrides, fixed)
     done = _count(study)
     if done >= n_trials:
         return study
