@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.errors import BenchError
+from bench.evaluation.validation import Validation
 from bench.protocol import TrainData
 
 
@@ -45,6 +46,9 @@ class Recommender:
     search_space: ClassVar[dict] = {}
     non_result_params: ClassVar[frozenset[str]] = frozenset({"device"})
     epoch_callback: Callable[[int, float], None] | None = None  # set by the tuner
+    # set by the tuner: the validation slice its objective measures, for methods that do not
+    # pick epochs themselves but can report it per epoch (the contrastive strategies)
+    monitor_validation: Validation | None = None
     memory_budget_bytes: int | None = None  # set by the runner; None: the machine's default
 
     def report_epoch(self, epoch: int, value: float) -> None:

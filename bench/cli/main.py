@@ -39,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except PermissionError as exc:
+        print(
+            f"error: cannot write {exc.filename}: {exc.strerror}; choose a writable place "
+            "(--results, --report)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(
             "interrupted: finished results are stored; re-run the same command to resume",

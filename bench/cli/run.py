@@ -11,6 +11,7 @@ from bench import api
 from bench.cli.options import DEFAULT_SEEDS, add_run_options, report_path
 from bench.protocol import PROTOCOLS
 from bench.report import headline, write_report
+from bench.running.store import check_writable
 from methods.registry import discover
 
 
@@ -61,6 +62,8 @@ def _rating_table(records: list[dict]) -> str:
 
 
 def _run(args: argparse.Namespace, methods: list[str], protocols, everything: bool) -> int:
+    if not args.no_report:  # refused now, not after the training
+        check_writable(report_path(args).parent)
     outcome = api.run_records(
         methods,
         protocols,

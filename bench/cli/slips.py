@@ -20,7 +20,7 @@ from bench.running.slips import (
     slips_config,
     slips_path,
 )
-from bench.running.store import DEFAULT_RESULTS
+from bench.running.store import DEFAULT_RESULTS, check_writable
 
 SHOWN = 5  # closest combinations printed
 
@@ -72,6 +72,7 @@ def cmd_slips(args: argparse.Namespace) -> int:
     if table is not None and table.get("config") == config and not args.force:
         print(f"{path}: stored with the same configuration, reused (--force to refit)")
     else:
+        check_writable(path.parent)  # refused now, not after four fits
         table = run_seed_slips(
             dataset,
             seed=args.seed,

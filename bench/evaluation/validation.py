@@ -99,22 +99,3 @@ def validation_metric(
         per_user = ranking_metrics(top_k(scores, k), validation.relevant[chunk], (k,))
         values.append(per_user[f"{metric}@{k}"])
     return float(np.nanmean(np.concatenate(values)))
-
-
-class EarlyStopping:
-    """Track a validation metric per epoch; ``step`` returns True when training should stop
-    (``patience`` evaluations without improvement). ``best_epoch`` is 1-based."""
-
-    def __init__(self, patience: int = 5):
-        self.patience = patience
-        self.best = -np.inf
-        self.best_epoch = 0
-        self.history: list[tuple[int, float]] = []
-
-    def step(self, epoch: int, value: float) -> bool:
-        self.history.append((epoch, float(value)))
-        if value > self.best:
-            self.best, self.best_epoch = float(value), epoch
-            return False
-        evaluations_since = sum(1 for e, _ in self.history if e > self.best_epoch)
-        return evaluations_since >= self.patience

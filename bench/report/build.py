@@ -16,6 +16,7 @@ from bench.report.rating import rating_section
 from bench.report.scale import scale_section
 from bench.report.seed_table import headline_table, seed_section
 from bench.report.significance import significance_section
+from bench.report.similar_lists import similar_lists_section
 from bench.report.tables import (
     common_ground_section,
     epochs_section,
@@ -25,6 +26,7 @@ from bench.report.tables import (
 )
 from bench.report.tuning import tuning_section
 from bench.running.identity import older_code
+from bench.running.similar_eval import load_evaluation
 from bench.running.slips import load_seed_slips, slips_path
 from bench.running.store import iter_records, load_arrays
 
@@ -86,6 +88,20 @@ def load_runs(stored: list[tuple[Path, dict]]) -> dict:
     return runs
 
 
+def _similar_section(results: Path, groups, dataset: str) -> list[str]:
+    """Seed 004's movie-to-movie lists, from ``bench similar --evaluate``'s stored table."""
+    evaluation = load_evaluation(results, dataset)
+    if not evaluation:
+        return []
+    recall = {
+        m: r["metrics"]["recall@20"]
+        for m in evaluation["methods"]
+        for r in groups.get((dataset, "full", m), [])
+        if r["seed"] == evaluation["split_seed"] and "recall@20" in r["metrics"]
+    }
+    return [similar_lists_section(evaluation, recall), ""]
+
+
 def dataset_section(
     results: Path, records: list[dict], runs: dict, dataset: str, figures_dir: Path
 ) -> list[str]:
@@ -102,6 +118,7 @@ def dataset_section(
     out += per_protocol_section(records, groups, dataset, methods)
     out += epochs_section(groups, dataset)
     out += rating_section(groups, dataset)
+    out += _similar_section(results, groups, dataset)
     out += tuning_section(groups, dataset, figures_dir, "figures")
     out += timing_section(records, groups, dataset, methods)
     clusters: dict = {}

@@ -202,7 +202,10 @@ class Runner:
             tag = "tuned" if objective == DEFAULT_OBJECTIVE else f"tuned={objective}"
             name = f"{job.method}[{tag}]"
         else:
-            name = label(job.method, {k: v for k, v in params.items() if k != "seed"})
+            # a seed override equal to the split seed is the default; any other is named
+            name = label(
+                job.method, {k: v for k, v in params.items() if k != "seed" or v != job.seed}
+            )
         if get_protocol(job.protocol).task == "ranking" and self.ks != tuple(DEFAULT_KS):
             name += f"[ks={','.join(map(str, self.ks))}]"
         return name

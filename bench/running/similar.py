@@ -5,12 +5,19 @@ is not evaluated against held-out ratings, so there is no test split to keep apa
 are matched loosely (case, punctuation, MovieLens's trailing article as in "Matrix, The"
 and the year are ignored unless the query gives a year); an unknown title raises
 ``BenchError`` naming the closest titles, an ambiguous one the candidates.
+
+A fitted method is kept as a neighbour table (every movie's 100 most similar movies) in the
+download cache folder, keyed by a hash of the data, the method, its parameters and the
+code (``bench.running.similar_cache``): the first call fits, later ones read the table.
+``--method`` takes every method ``bench.running.item_similarity`` has an adapter for.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,11 +25,18 @@ import pandas as pd
 from bench.data import Interactions
 from bench.errors import BenchError
 from bench.protocol import PROTOCOLS, TrainData, timestamp_matrix
-from methods.registry import discover, get_method
+from bench.running.item_similarity import check_similarity_method, similarity_methods
+from bench.running.similar_cache import LIST_LENGTH, NeighbourTable, table_for
 
 YEAR = r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$"
 ARTICLE = r"^(.*),\s*(the|a|an|les|la|le|il|el|der|die|das)$"
 MAX_LISTED = 10
+# the method with the best franchise recall@10 in `bench similar --evaluate` on
+# ml-latest-small (results/ml-latest-small/similar/evaluation.json; a test checks it):
+# ease 54.7%, then hybrid 53.2%, item-knn 47.3%, collab-embed 46.4%
+DEFAULT_METHOD = "ease"
+
+__all__ = ["DEFAULT_METHOD", "find_movie", "side_by_side", "similar_movies", "similarity_methods"]
 
 
 def normalise_titles(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -71,11 +85,6 @@ def find_movie(movies: pd.DataFrame, query: str) -> int:
     raise BenchError(f"no movie titled '{query}'; closest titles: {suggestions}")
 
 
-def similarity_methods() -> list[str]:
-    """Registered methods that give movie-to-movie similarities (``similar_items``)."""
-    return sorted(name for name, e in discover().items() if hasattr(e.cls, "similar_items"))
-
-
 def whole_dataset(data: Interactions) -> TrainData:
     """Every rating (and tag) of ``data`` as train data, liked = rating >= 3.5 (``full``)."""
     everything = np.ones(len(data), bool)
@@ -91,39 +100,80 @@ def whole_dataset(data: Interactions) -> TrainData:
     )
 
 
-def fit_similarity(data: Interactions, method: str, seed: int = 0, **params):
-    """``method`` fitted on the whole dataset (see :func:`whole_dataset`)."""
-    entry = get_method(method)
-    if not hasattr(entry.cls, "similar_items"):
-        raise BenchError(
-            f"method '{method}' gives no movie-to-movie similarity; "
-            f"choose one of {', '.join(similarity_methods())}"
-        )
-    return entry.cls(seed=seed, **params).fit(whole_dataset(data))
+def similarity_table(
+    data: Interactions,
+    method: str = DEFAULT_METHOD,
+    seed: int = 0,
+    params: dict | None = None,
+    cache_dir: Path | str | None = None,
+    refresh: bool = False,
+) -> NeighbourTable:
+    """``method``'s neighbour table fitted on every rating of ``data`` (see
+    :func:`whole_dataset`), from the on-disk cache when nothing it depends on changed."""
+    check_similarity_method(method)
+    return table_for(
+        data,
+        whole_dataset(data),
+        "every rating",
+        method,
+        seed=seed,
+        params=params,
+        cache_dir=cache_dir,
+        refresh=refresh,
+    )
 
 
-def _table(data: Interactions, model, item: int, k: int) -> pd.DataFrame:
-    top, sims = model.similar_items(item, k)
+@dataclass(frozen=True)
+class SimilarList:
+    """The answer to "movies like ``query``": the movie matched and its neighbours."""
+
+    query: str
+    movie: str  # the title matched
+    ratings: int  # the matched movie's number of ratings
+    method: str
+    table: pd.DataFrame  # rank, title, genres, similarity, ratings
+    from_cache: bool
+
+
+def _listing(data: Interactions, table: NeighbourTable, item: int, k: int) -> pd.DataFrame:
+    top, sims = table.of(item, k)
+    counts = np.bincount(data.items, minlength=data.n_items)
     movies = data.movies.iloc[top]
     return pd.DataFrame(
         {
             "rank": np.arange(1, len(top) + 1),
             "title": movies["title"].to_numpy(),
             "genres": movies["genres"].to_numpy(),
-            "similarity": np.round(np.asarray(sims, dtype=float), 4),
+            "similarity": np.round(sims, 4),
+            "ratings": counts[top],
         }
     )
 
 
 def similar_movies(
-    data: Interactions, query: str, method: str = "hybrid", k: int = 10, seed: int = 0
-) -> pd.DataFrame:
+    data: Interactions,
+    query: str,
+    method: str = DEFAULT_METHOD,
+    k: int = 10,
+    seed: int = 0,
+    cache_dir: Path | str | None = None,
+    refresh: bool = False,
+) -> SimilarList:
     """The ``k`` movies most similar to the movie titled ``query`` under ``method`` (fitted
-    on every rating of ``data``), best first: rank, title, genres, similarity."""
-    if k <= 0:
-        raise BenchError(f"k must be a positive integer, got {k}")
+    on every rating of ``data``, or read from the cache), best first."""
+    if not 1 <= k <= LIST_LENGTH:
+        raise BenchError(f"k must be an integer from 1 to {LIST_LENGTH}, got {k}")
     item = find_movie(data.movies, query)
-    return _table(data, fit_similarity(data, method, seed), item, k)
+    check_similarity_method(method)
+    table = similarity_table(data, method, seed, cache_dir=cache_dir, refresh=refresh)
+    return SimilarList(
+        query=query,
+        movie=str(data.movies["title"].iloc[item]),
+        ratings=int(np.count_nonzero(data.items == item)),
+        method=method,
+        table=_listing(data, table, item, k),
+        from_cache=table.from_cache,
+    )
 
 
 def side_by_side(
@@ -132,32 +182,21 @@ def side_by_side(
     methods: Sequence[str] = ("content-tags", "collab-embed", "hybrid"),
     k: int = 5,
     seed: int = 0,
+    cache_dir: Path | str | None = None,
 ) -> pd.DataFrame:
     """For each movie of ``titles``, its top ``k`` similar titles under each method: one row
-    per (movie, rank), one column per method. Each method is fitted once; a default hybrid
-    reuses default content-tags and collab-embed fits when both are listed."""
-    if k <= 0:
-        raise BenchError(f"k must be a positive integer, got {k}")
+    per (movie, rank), one column per method (each table fitted once, or cached)."""
+    if not 1 <= k <= LIST_LENGTH:
+        raise BenchError(f"k must be an integer from 1 to {LIST_LENGTH}, got {k}")
     items = [find_movie(data.movies, t) for t in titles]
-    models = {}
-    for name in sorted(methods, key=lambda m: m == "hybrid"):  # the hybrid's parts first
-        if name == "hybrid" and {"content-tags", "collab-embed"} <= models.keys():
-            hybrid = get_method("hybrid").cls(seed=seed)
-            content, collab = hybrid.parts()
-            if (
-                content.get_params() == models["content-tags"].get_params()
-                and collab.get_params() == models["collab-embed"].get_params()
-            ):
-                models[name] = hybrid.combine(models["content-tags"], models["collab-embed"])
-                continue
-        models[name] = fit_similarity(data, name, seed)
+    tables = {name: similarity_table(data, name, seed, cache_dir=cache_dir) for name in methods}
     rows = []
     for item in items:
         block = pd.DataFrame(
             {"movie": data.movies["title"].iloc[item], "rank": np.arange(1, k + 1)}
         )
         for name in methods:
-            found = _table(data, models[name], item, k)["title"]
+            found = _listing(data, tables[name], item, k)["title"]
             block[name] = found.reindex(range(k)).fillna("").to_numpy()
         rows.append(block)
     return pd.concat(rows, ignore_index=True)

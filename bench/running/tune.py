@@ -110,6 +110,7 @@ def _objective(
         try:
             model = make_method(method, params, seed)
             model.epoch_callback = pruning_callback(trial)
+            model.monitor_validation = validation
             model.fit(validation.fit_part)
             trial.set_user_attr("fit_seconds", round(time.perf_counter() - start, 3))
             if model.timings_:

@@ -129,6 +129,7 @@ def fit_loop(
     config: LoopConfig,
     recommender: Recommender | None = None,
     validation: Validation | None = None,
+    monitor: Validation | None = None,
 ) -> FitResult:
     """Train ``trainer`` on ``data`` as ``config`` says.
 
@@ -136,14 +137,17 @@ def fit_loop(
     ``config.epochs`` on ``validation.fit_part``, validating as configured and reporting
     each validated epoch to ``recommender.report_epoch`` (a pruning tuner raises there; the
     exception propagates), then, with ``config.refit``, a fresh run on ``data`` for the
-    best epoch count. Torch's random and thread state are as before on return.
+    best epoch count. ``monitor`` (without ``validation``): train on ``data`` as without
+    validation, but measure ``monitor`` every ``eval_every`` epochs and report it, so a tuner
+    can prune; it never stops training or changes what is trained. Torch's random and thread
+    state are as before on return.
     """
     device = resolve_device(config.device)
     run = _Run(trainer, config, device, recommender)
     with threads(config.threads if device.type == "cpu" else None):
         start = time.perf_counter()
         if validation is None:
-            state, _, losses = run.train(data, config.epochs)
+            state, _, losses = run.train(data, config.epochs, monitor=monitor)
             timings = {"training": time.perf_counter() - start}
             return FitResult(state, config.epochs, [], losses, timings)
         state, stopper, losses = run.train(validation.fit_part, config.epochs, validation)
@@ -164,12 +168,19 @@ class _Run:
     recommender: Recommender | None
 
     def train(
-        self, data: TrainData, epochs: int, validation: Validation | None = None
+        self,
+        data: TrainData,
+        epochs: int,
+        validation: Validation | None = None,
+        monitor: Validation | None = None,
     ) -> tuple[Any, EarlyStopping, list[float]]:
-        """One seeded run from a fresh model: (state, its stopper, losses per epoch)."""
+        """One seeded run from a fresh model: (state, its stopper, losses per epoch);
+        ``monitor`` is measured and reported like ``validation`` but never stops the run."""
         config, trainer = self.config, self.trainer
         keep_best = validation is not None and not config.refit
         stopper, losses, best = EarlyStopping(config.patience), [], None
+        if monitor is not None and validation is None:
+            validation, stopper = monitor, EarlyStopping(None)
         with seeded(config.seed, self.device) as rng:
             module = trainer.build(data, self.device)
             optimizer = adam(module.parameters(), config.lr, config.weight_decay, config.fused_adam)

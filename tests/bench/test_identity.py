@@ -182,6 +182,17 @@ def test_other_ks_are_stored_apart_and_keep_the_default_record(tmp_path):
     assert again.reused == 1
 
 
+def test_a_method_seed_other_than_the_split_seed_is_stored_under_its_own_name(tmp_path):
+    jobs = plan(["item-knn"], ["strategy4"], [0])
+    Runner(results=tmp_path).run(jobs)
+    default = load(tmp_path, "strategy4", "item-knn")
+    (other,) = Runner(results=tmp_path).run(jobs, {"item-knn": {"seed": 5}})
+    assert other["method"] == "item-knn[seed=5]"
+    assert load(tmp_path, "strategy4", "item-knn") == default
+    (same,) = Runner(results=tmp_path).run(jobs, {"item-knn": {"seed": 0}})
+    assert same["method"] == "item-knn" and same == default  # the split seed is the default
+
+
 def test_rating_records_do_not_depend_on_the_ks(tmp_path):
     jobs = plan(["bias"], ["rmse"], [0])
     Runner(results=tmp_path).run(jobs)

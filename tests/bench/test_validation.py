@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from bench.evaluation.validation import EarlyStopping, carve_validation, validation_metric
+from bench.evaluation.validation import carve_validation, validation_metric
 from bench.protocol import PROTOCOLS, apply_protocol
+from methods.training import EarlyStopping
 
 
 def test_validation_is_a_per_user_share_of_train_never_test(movielens, split0):

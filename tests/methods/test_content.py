@@ -113,18 +113,34 @@ def test_collab_embed_puts_movies_liked_by_the_same_users_together():
     assert sims[3, 4:].min() > 0.5
 
 
-def test_hybrid_similarity_and_scores_are_the_mean_of_its_parts():
+@pytest.mark.parametrize("weighting", ["equal", "precision"])
+def test_hybrid_similarity_and_scores_are_the_weighted_mean_of_its_parts(weighting):
     train = make_train()
-    hybrid = Hybrid(content_encoding_size=0, collab_factors=8, collab_epochs=2, collab_lr=1e-2).fit(
-        train
-    )
+    hybrid = Hybrid(
+        content_encoding_size=0,
+        collab_factors=8,
+        collab_epochs=2,
+        collab_lr=1e-2,
+        weighting=weighting,
+    ).fit(train)
     items = np.arange(train.n_items)
     content = hybrid.content_.item_similarity(items)
     collab = hybrid.collab_.item_similarity(items)
-    np.testing.assert_allclose(hybrid.item_similarity(items), (content + collab) / 2, atol=1e-6)
+    wc, we = hybrid.weights_
+    assert wc + we == pytest.approx(1.0)
+    if weighting == "equal":
+        assert wc == we == 0.5
+    else:  # inverse variance of each part's similarity over random pairs of movies
+        known = np.flatnonzero(hybrid.content_.known_ & hybrid.collab_.known_)
+        var = [
+            np.var(s[np.ix_(known, known)][~np.eye(len(known), dtype=bool)])
+            for s in (content, collab)
+        ]
+        assert wc / we == pytest.approx(var[1] / var[0], rel=0.2)
+    np.testing.assert_allclose(hybrid.item_similarity(items), wc * content + we * collab, atol=1e-6)
     users = np.arange(8)
     known = hybrid.content_.known_ & hybrid.collab_.known_
-    mean = (hybrid.content_.score(users) + hybrid.collab_.score(users)) / 2
+    mean = wc * hybrid.content_.score(users) + we * hybrid.collab_.score(users)
     np.testing.assert_allclose(hybrid.score(users)[:, known], mean[:, known], atol=1e-5)
     assert hybrid.tag_coverage_ == pytest.approx(4 / 6)
 
@@ -150,3 +166,140 @@ def test_search_spaces_name_parameters_and_hold_the_defaults(cls):
             assert defaults[name] in dist.values
         else:
             assert dist.low <= defaults[name] <= dist.high, name
+
+
+def planted_franchises(n_users: int = 120, seed: int = 0) -> TrainData:
+    """Two franchises (movies 0-2 "Ring", 3-5 "Toys") and six fillers (6-11). Each user is
+    a fan of one franchise: rates all its films 4.5-5, one film of the other 1-1.5 and two
+    random fillers 2.5-3.5. The franchises share a tag and a genre each; fillers have
+    their own."""
+    rng = np.random.default_rng(seed)
+    rows, cols, vals = [], [], []
+    for u in range(n_users):
+        fan = u % 2
+        picks = [*(np.arange(3) + 3 * fan), 3 * (1 - fan) + rng.integers(0, 3)]
+        picks += list(6 + rng.choice(6, 2, replace=False))
+        scores = [*rng.choice([4.5, 5.0], 3), rng.choice([1.0, 1.5]), *rng.choice([2.5, 3.5], 2)]
+        rows += [u] * len(picks)
+        cols += [int(i) for i in picks]
+        vals += [float(v) for v in scores]
+    n_items = 12
+    matrix = sp.csr_matrix((np.array(vals, np.float32), (rows, cols)), shape=(n_users, n_items))
+    stamps = sp.csr_matrix(
+        (np.arange(matrix.nnz) + 1, (np.array(rows), np.array(cols))), shape=matrix.shape
+    )
+    titles = ["Ring I", "Ring II", "Ring III", "Toys I", "Toys II", "Toys III"]
+    genres = ["Fantasy"] * 3 + ["Animation"] * 3
+    genres += ["Drama", "Comedy", "Thriller", "Horror", "Western", "Documentary"]
+    movies = pd.DataFrame(
+        {
+            "movieId": np.arange(n_items) + 1,
+            "title": titles + [f"Filler {i}" for i in range(6)],
+            "genres": genres,
+        }
+    )
+    tags = [(i, "wizards") for i in range(3)] + [(i, "toys") for i in range(3, 6)]
+    tags += [(6 + i, f"topic{i}") for i in range(6)]
+    return TrainData(
+        matrix=matrix,
+        like_threshold=3.5,
+        dislike_threshold=3.5,
+        candidates=np.ones(n_items, bool),
+        timestamps=stamps.astype(np.int64),
+        movies=movies,
+        tags=pd.DataFrame(tags, columns=["item", "tag"]).assign(user=0, timestamp=0),
+    )
+
+
+# small and quick settings per model for the planted catalogue (defaults elsewhere)
+PLANTED = {
+    "content-tags": dict(hidden_size=32, encoding_size=8, epochs=20, batch_size=4),
+    "collab-embed": dict(factors=16, epochs=20, patience=None, batch_size=64),
+    "hybrid": dict(
+        content_hidden_size=32,
+        content_encoding_size=8,
+        content_epochs=20,
+        collab_factors=16,
+        collab_epochs=20,
+    ),
+    "item2vec": dict(vector_size=16, epochs=50, sample=0.0),
+    "lightgcn": dict(dim=16, epochs=50, batch_size=64),
+    "sgl": dict(dim=16, epochs=100, batch_size=64, eval_every=100),
+    "simgcl": dict(dim=16, epochs=100, batch_size=64, eval_every=100, cl_weight=0.01),
+    "xsimgcl": dict(dim=16, epochs=50, batch_size=64),
+    "als": dict(factors=4),
+    "bpr": dict(factors=8),
+    "svd": dict(n_factors=4, n_epochs=100, lr_all=0.02),
+}
+
+
+def similarity_models():
+    from bench.running.item_similarity import similarity_methods
+
+    return similarity_methods()
+
+
+@pytest.mark.parametrize("name", similarity_models())
+def test_each_item_similarity_model_lists_a_movie_s_franchise_siblings_first(name):
+    from bench.running.item_similarity import neighbour_table
+    from methods.registry import get_method
+
+    train = planted_franchises()
+    model = get_method(name).cls(**PLANTED.get(name, {})).fit(train)
+    neighbours, _ = neighbour_table(model, name, train.n_items, 4)
+    for movie in range(6):
+        siblings = set(range(3 * (movie // 3), 3 * (movie // 3) + 3)) - {movie}
+        assert set(neighbours[movie, :2].tolist()) == siblings, (name, movie, neighbours[movie])
+
+
+def test_unrated_pairs_are_drawn_per_rating_and_never_rated():
+    from methods.content import unrated_pairs
+
+    train = planted_franchises()
+    users, items = unrated_pairs(train.matrix, 4, np.random.default_rng(0))
+    rated = set(zip(*train.matrix.nonzero(), strict=True))
+    assert not any((u, i) in rated for u, i in zip(users, items, strict=True))
+    per_user = np.bincount(users, minlength=train.n_users)
+    counts = np.diff(train.matrix.indptr)
+    assert np.all(per_user <= 4 * counts)
+    # each user rated 6 of the 12 movies: about half the draws are kept
+    assert 0.45 < per_user.sum() / (4 * counts.sum()) < 0.55
+
+
+def topic_documents(n: int = 300, topics: int = 10, seed: int = 0) -> TrainData:
+    """``n`` movies, each tagged with 8 of its topic's 100 words (topic = movie % 10): a
+    vocabulary of ~900 words, so unit TF-IDF entries are small, as on MovieLens."""
+    rng = np.random.default_rng(seed)
+    tags = [
+        (m, f"word{(m % topics) * 100 + w}")
+        for m in range(n)
+        for w in rng.choice(100, 8, replace=False)
+    ]
+    return TrainData(
+        matrix=sp.csr_matrix((1, n), dtype=np.float32),
+        like_threshold=3.5,
+        dislike_threshold=3.5,
+        candidates=np.ones(n, bool),
+        timestamps=None,
+        movies=pd.DataFrame(
+            {"movieId": np.arange(n), "title": [f"m{i}" for i in range(n)], "genres": "Drama"}
+        ),
+        tags=pd.DataFrame(tags, columns=["item", "tag"]).assign(user=0, timestamp=0),
+    )
+
+
+def test_the_autoencoder_learns_scaled_documents_and_only_the_mean_of_raw_ones():
+    train = topic_documents()
+    params = dict(hidden_size=64, encoding_size=16, epochs=30, device="cpu")
+    unit = ContentTags(**params).fit(train)
+    raw = ContentTags(input_scale="raw", **params).fit(train)
+    assert unit.loss_ratio_ < 1 < raw.loss_ratio_  # raw: worse than the mean document
+    topic = np.arange(train.n_items) % 10
+    same = (topic[:, None] == topic[None]) & ~np.eye(train.n_items, dtype=bool)
+
+    def contrast(model):
+        z = model.blocks_[0][1]
+        cos = z @ z.T
+        return cos[same].mean() - cos[topic[:, None] != topic[None]].mean()
+
+    assert contrast(unit) > 2 * contrast(raw)

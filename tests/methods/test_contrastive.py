@@ -359,3 +359,28 @@ def test_movielens_strategy1_full_training():
     assert model.n_triples_ > 50_000
     np.testing.assert_allclose(np.linalg.norm(model.embeddings_, axis=1), 1.0, rtol=1e-5)
     assert model.score(np.arange(5)).shape == (5, train.n_items)
+
+
+def test_under_a_tuner_a_strategy_reports_validation_without_changing_its_training():
+    from bench.evaluation.validation import carve_validation
+
+    train = planted()
+    plain = Strategy1(**SMALL, epochs=6, lr=3e-3, seed=0).fit(train)
+    tuned = Strategy1(**SMALL, epochs=6, lr=3e-3, seed=0)
+    reported = []
+    tuned.epoch_callback = lambda epoch, value: reported.append((epoch, value))
+    tuned.monitor_validation = carve_validation(train, seed=0)
+    tuned.fit(train)
+    assert [e for e, _ in reported] == [2, 4, 6]  # every MONITOR_EVERY epochs
+    assert all(0.0 <= v <= 1.0 for _, v in reported)
+    np.testing.assert_array_equal(tuned.embeddings_, plain.embeddings_)
+    # a pruner raising inside the report stops the fit there
+    stopped = Strategy1(**SMALL, epochs=6, lr=3e-3, seed=0)
+    stopped.monitor_validation = tuned.monitor_validation
+
+    def prune(epoch, value):
+        raise RuntimeError(f"pruned at {epoch}")
+
+    stopped.epoch_callback = prune
+    with pytest.raises(RuntimeError, match="pruned at 2"):
+        stopped.fit(train)
