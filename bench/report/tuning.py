@@ -197,16 +197,16 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     """Trial budgets from the study database, and the contrastive studies' importances."""
     import optuna
 
-    from bench.running.studies import open_storage
+    from bench.running.studies import open_storage, quiet_optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget, panels, narrowed = [], {}, {}
     baseline_seconds = 0.0
     for (protocol, method), info in sorted(studies.items()):
         try:
-            study = optuna.load_study(
-                study_name=info["study"], storage=open_storage(info["storage"], create=False)
-            )
+            with quiet_optuna():
+                study = optuna.load_study(
+                    study_name=info["study"], storage=open_storage(info["storage"], create=False)
+                )
         except (FileNotFoundError, KeyError):
             budget.append([protocol, method, "study not found", "-", "-", "-", "-", "-"])
             continue

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,18 @@ from bench.running.store import DEFAULT_RESULTS
 
 SQLITE_TIMEOUT_S = 60  # how long a process waits for another one's write lock
 HEARTBEAT_S, STALE_AFTER_S = 60, 300  # a running trial silent this long was killed
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's INFO line per trial silenced inside (a context or a decorator); the
+    process's verbosity is restored on the way out."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 def default_storage(results: Path | str, dataset: str) -> str:

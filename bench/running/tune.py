@@ -30,7 +30,7 @@ from bench.evaluation.metrics import METRICS
 from bench.evaluation.validation import carve_validation, validation_metric
 from bench.protocol import TrainData
 from bench.running.factory import make_method
-from bench.running.studies import open_storage
+from bench.running.studies import open_storage, quiet_optuna
 from methods.registry import get_method
 from methods.search_space import Float, Int
 
@@ -218,6 +218,7 @@ def _claim(
             study.set_user_attr(key, value)
 
 
+@quiet_optuna()
 def tune(
     method: str,
     train: TrainData,
@@ -242,7 +243,6 @@ def tune(
     space, fixed = restrict_space(method, _check_tunable(method, metric, k), overrides)
     if n_trials < 1:
         raise BenchError(f"the number of trials must be at least 1, got {n_trials}")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=study_name,
         storage=open_storage(storage),

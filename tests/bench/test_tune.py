@@ -468,3 +468,14 @@ def test_bad_range_overrides_are_refused(storage, fakes, overrides, message):
             progress=False,
             overrides=overrides,
         )
+
+
+def test_tuning_leaves_optunas_verbosity_as_it_was(storage):
+    optuna.logging.set_verbosity(optuna.logging.DEBUG)
+    try:
+        train = as_train(planted_ratings())
+        kwargs = dict(study_name=name_of("item-knn"), storage=storage, seed=0, progress=False)
+        tune("item-knn", train, n_trials=1, **kwargs)
+        assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
+    finally:
+        optuna.logging.set_verbosity(optuna.logging.INFO)
