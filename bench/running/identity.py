@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: bench/ and methods/ live here
 # the harness modules a result's numbers flow through; the closure adds what they import
-HARNESS_ROOTS = ("bench.running.runner", "bench.running.records", "bench.running.factory")
+HARNESS_ROOTS = ("bench.running.compute", "bench.running.records", "bench.running.factory")
 # stages whose imports the closure follows (the running stage only through HARNESS_ROOTS)
 FOLLOWED = ("bench.data", "bench.protocol", "bench.evaluation", "methods")
 FOUNDATION = ("bench", "bench.errors", "bench.memory", "bench.files")

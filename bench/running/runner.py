@@ -19,10 +19,10 @@ import numpy as np
 
 from bench.data import DEFAULT_DATASET, Interactions, load_dataset
 from bench.errors import BenchError
-from bench.evaluation.evaluate import evaluate
 from bench.evaluation.metrics import DEFAULT_KS
 from bench.memory import memory_budget, parse_size
-from bench.protocol import ProtocolData, Split, apply_protocol, get_protocol, split_per_user
+from bench.protocol import ProtocolData, Split, get_protocol
+from bench.running.compute import fit_and_evaluate, protocol_data, split_of
 from bench.running.factory import label, make_method
 from bench.running.grid import run_grid
 from bench.running.identity import CodeIndex, code_hash, config_hash, protocol_fields, stale_reason
@@ -91,15 +91,13 @@ class Runner:
 
     def split(self, seed: int) -> Split:
         if seed not in self._splits:
-            self._splits[seed] = split_per_user(self.data, seed)
+            self._splits[seed] = split_of(self.data, seed)
         return self._splits[seed]
 
     def protocol_data(self, protocol: str, seed: int) -> ProtocolData:
         key = (seed, protocol)
         if key not in self._protocols:
-            self._protocols[key] = apply_protocol(
-                self.data, self.split(seed), get_protocol(protocol)
-            )
+            self._protocols[key] = protocol_data(self.data, self.split(seed), protocol)
         return self._protocols[key]
 
     def spec(self) -> dict:
@@ -277,17 +275,11 @@ class Runner:
         """Fit and evaluate one job: its record and arrays (not yet stored). ``budget``: the
         memory budget in bytes (default: this runner's, :attr:`budget`)."""
         data = self.protocol_data(job.protocol, job.seed)
-        method = make_method(job.method, params, job.seed)
-        method.memory_budget_bytes = budget = self.budget if budget is None else budget
-        name = ident["name"]
+        budget = self.budget if budget is None else budget
+        method, result = fit_and_evaluate(
+            job.method, params, job.seed, data, self.ks, budget, ident["name"]
+        )
         entry = get_method(job.method)
-        try:
-            result = evaluate(method, data, self.ks, budget=budget)
-        except (ValueError, TypeError, AssertionError, RuntimeError) as exc:
-            raise BenchError(
-                f"{name} on protocol '{job.protocol}', seed {job.seed} failed: {exc} "
-                f"(check its parameters: python -m bench list --params {job.method})"
-            ) from None
         if self._gflops is None:
             self._gflops = matmul_gflops()
         record = make_record(self, job, data, method, result, ident, entry.family, self._gflops)

@@ -12,6 +12,7 @@ import pytest
 
 from bench.cli.main import main
 from bench.errors import BenchError
+from bench.running import compute as compute_module
 from bench.running import runner as runner_module
 from bench.running.jobs import plan
 from bench.running.progress import Progress
@@ -26,7 +27,7 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a method was evaluated before the store was checked")
 
-    monkeypatch.setattr(runner_module, "evaluate", refuse)
+    monkeypatch.setattr(compute_module, "evaluate", refuse)
 
 
 # --- a results folder that cannot be written ----------------------------------------------------
