@@ -4,12 +4,13 @@ higher stage, or any cycle between modules, fails with the offending chain."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench.running.identity import imported_names
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("bench", "methods")
@@ -41,23 +42,7 @@ def module_files(root: Path = ROOT) -> dict[str, Path]:
 
 def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The project modules ``name`` imports anywhere in its file (functions included)."""
-    out = set()
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{anchor}.{base}" if base else anchor
-            targets = [
-                f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names
-            ]
-        else:
-            continue
-        out.update(t for t in targets if t in modules and t != name)
-    return out
+    return {t for t in imported_names(name, path, modules.__contains__) if t in modules} - {name}
 
 
 def import_graph(root: Path = ROOT) -> dict[str, set[str]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,6 +37,26 @@ FOLLOWED = ("bench.data", "bench.protocol", "bench.evaluation", "methods")
 FOUNDATION = ("bench", "bench.errors", "bench.memory", "bench.files")
 DECLARATIONS = ("methods.registry", "methods.search_space")
 HASH_CHARS = 16
+
+
+def imported_names(module: str, path: Path, is_module: Callable[[str], bool]) -> list[str]:
+    """Every dotted name ``module`` (the file ``path``) imports, anywhere in the file (inside
+    functions too), relative imports resolved; ``from pkg import name`` gives ``pkg.name``
+    when ``is_module`` says that is a module, else ``pkg``."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            names += [
+                f"{base}.{a.name}" if is_module(f"{base}.{a.name}") else base for a in node.names
+            ]
+    return names
 
 
 def _digest(payload) -> str:
@@ -105,25 +126,10 @@ class CodeIndex:
         return self._imported[module]
 
     def _parse_imports(self, module: str, path: Path) -> set[str]:
-        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         found = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                    base = f"{anchor}.{base}" if base else anchor
-                names = [
-                    f"{base}.{a.name}" if self.path_of(f"{base}.{a.name}") else base
-                    for a in node.names
-                ]
-            else:
-                continue
-            for name in names:
-                parts = name.split(".")
-                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        for name in imported_names(module, path, lambda m: self.path_of(m) is not None):
+            parts = name.split(".")
+            found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
         return {m for m in found if m != module and self.path_of(m) is not None}
 
     @staticmethod
