@@ -47,9 +47,14 @@ def carve_validation(
     train: TrainData, seed: int, fraction: float = VALIDATION_FRACTION
 ) -> Validation:
     """Hold out ``round(fraction * n_u)`` random train ratings per user (half up), always
-    leaving each user at least one rating to fit on. Vectorised like the test split."""
+    leaving each user at least one rating to fit on. Vectorised like the test split. Carved
+    once per (train data, seed, fraction) and shared by every method that asks."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    return train.memo(("validation", seed, fraction), lambda: _carve(train, seed, fraction))
+
+
+def _carve(train: TrainData, seed: int, fraction: float) -> Validation:
     m = train.matrix.tocsr()
     m.sort_indices()
     counts = np.diff(m.indptr)

@@ -6,8 +6,9 @@ what it is scored against (``ProtocolData.relevant`` over ``candidates``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,8 @@ import scipy.sparse as sp
 from bench.data import Interactions
 from bench.errors import BenchError
 from bench.protocol.split import Split
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,18 @@ class TrainData:
     timestamps: sp.csr_matrix | None = None  # int64, same sparsity pattern as ``matrix``
     movies: pd.DataFrame | None = None  # by item index: movieId, title, genres
     tags: pd.DataFrame | None = None  # user, item, tag, timestamp; test pairs left out
+    # what methods derive from this data and share (validation slice, graph, pair index):
+    # built once per (protocol, seed) however many methods or fits use it; see ``memo``
+    derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def memo(self, key: tuple, build: Callable[[], T]) -> T:
+        """``build()``, computed once per ``key`` for this data and shared by every later
+        call: what is derived from the train data alone (a validation slice, a graph, a pair
+        index) is built once per protocol and seed, not once per method. ``key`` names the
+        builder and every argument it depends on; the value is shared, never modify it."""
+        if key not in self.derived:
+            self.derived[key] = build()
+        return self.derived[key]
 
     @property
     def n_users(self) -> int:

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.evaluation.validation import carve_validation, validation_metric
-from bench.protocol import PROTOCOLS, apply_protocol
+from bench.protocol import PROTOCOLS, TrainData, apply_protocol
 from methods.training import EarlyStopping
 
 
@@ -45,3 +45,16 @@ def test_a_perfect_scorer_gets_full_recall_and_early_stopping_keeps_the_best(mov
     flags = [stop.step(e, x) for e, x in enumerate([0.1, 0.3, 0.2, 0.25], start=1)]
     assert flags == [False, False, False, True]  # two evaluations without improvement
     assert (stop.best_epoch, stop.best) == (2, 0.3)
+
+
+def test_the_validation_slice_is_carved_once_per_data_and_seed():
+    train = TrainData(
+        sp.random(30, 12, density=0.5, format="csr", dtype=np.float32, random_state=0) * 5,
+        3.5,
+        3.5,
+        np.ones(12, bool),
+    )
+    first = carve_validation(train, 0)
+    assert carve_validation(train, 0) is first  # shared by every method on this data
+    assert carve_validation(train, 1) is not first
+    assert first.fit_part.derived == {}  # the fit part has its own, empty memo
