@@ -74,6 +74,8 @@ def make_record(
         "metrics": result.metrics,
         "timings": result.timings,
         "train_flops": getattr(method, "train_flops_", None),
+        # a method's own model of its training's cost (seconds), from speeds it measured
+        "train_bound_seconds": _plain(getattr(method, "train_bound_seconds_", None)),
         "best_epoch": _plain(getattr(method, "best_epoch_", None)),
         "matmul_gflops": gflops,
         "config_hash": ident["config_hash"],
