@@ -288,7 +288,7 @@ class Strategy1(ContrastiveRecommender):
     rule = "random"
 
 
-@register("strategy2", home_protocol="strategy2", family="contrastive")
+@register("strategy2", home_protocol="strategy2", family="contrastive", trains_like="strategy1")
 class Strategy2(ContrastiveRecommender):
     """Seed strategy 2: strategy 1's random pairs on the popularity-filtered movies."""
 
@@ -302,7 +302,7 @@ class Strategy3(ContrastiveRecommender):
     rule = "extreme"
 
 
-@register("strategy4", home_protocol="strategy4", family="contrastive")
+@register("strategy4", home_protocol="strategy4", family="contrastive", trains_like="strategy3")
 class Strategy4(ContrastiveRecommender):
     """Seed strategy 4: extreme-rating pairs, thresholds 4/3, popularity-filtered movies."""
 
@@ -401,7 +401,12 @@ class Strategy1InfoNCE(InfoNCERecommender):
     rule = Strategy1.rule
 
 
-@register("strategy2-infonce", home_protocol="strategy2", family="contrastive")
+@register(
+    "strategy2-infonce",
+    home_protocol="strategy2",
+    family="contrastive",
+    trains_like="strategy1-infonce",
+)
 class Strategy2InfoNCE(InfoNCERecommender):
     """Strategy 2's random pairs on popularity-filtered movies, InfoNCE."""
 
@@ -415,7 +420,12 @@ class Strategy3InfoNCE(InfoNCERecommender):
     rule = Strategy3.rule
 
 
-@register("strategy4-infonce", home_protocol="strategy4", family="contrastive")
+@register(
+    "strategy4-infonce",
+    home_protocol="strategy4",
+    family="contrastive",
+    trains_like="strategy3-infonce",
+)
 class Strategy4InfoNCE(InfoNCERecommender):
     """Strategy 4's extreme pairs, thresholds 4/3, popularity-filtered movies, InfoNCE."""
 

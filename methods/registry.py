@@ -20,6 +20,7 @@ class Entry:
     home_protocol: str | None  # the protocol it runs on by default; None: every protocol
     family: str  # "baseline", "contrastive", "floor", ...
     tasks: tuple[str, ...] = ("ranking",)  # "ranking" (score) and/or "rating" (predict)
+    trains_like: str | None = None  # another method whose fit this one's equals, bit for bit
 
     @property
     def summary(self) -> str:
@@ -36,11 +37,14 @@ def register(
     home_protocol: str | None = None,
     family: str = "baseline",
     tasks: tuple[str, ...] = ("ranking",),
+    trains_like: str | None = None,
 ):
     """Class decorator: make ``cls`` available to the harness under ``name``.
 
     ``tasks``: "ranking" if the class implements ``score``, "rating" if it implements
-    ``predict``; a method runs only on protocols of its tasks."""
+    ``predict``; a method runs only on protocols of its tasks. ``trains_like``: a method
+    whose fit and scores this one's equal on the same data and parameters (strategy2 is
+    strategy1's pair rule on other data), so the runner fits the two once."""
     unknown = set(tasks) - {"ranking", "rating"}
     if unknown or not tasks:
         raise ValueError(f"tasks must be a non-empty subset of ranking, rating; got {tasks}")
@@ -48,7 +52,7 @@ def register(
     def deco(cls: type) -> type:
         if name in REGISTRY and REGISTRY[name].cls is not cls:
             raise RuntimeError(f"method name '{name}' registered twice")
-        REGISTRY[name] = Entry(name, cls, home_protocol, family, tuple(tasks))
+        REGISTRY[name] = Entry(name, cls, home_protocol, family, tuple(tasks), trains_like)
         cls.registered_name = name
         cls.family = family
         return cls

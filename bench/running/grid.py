@@ -56,11 +56,18 @@ def _dask(cells: list[tuple], address: str, worker: Worker) -> Iterator[tuple[in
 
 
 def run_grid(
-    runner, prepared: list[tuple], n_jobs: int, scheduler: str | None, worker: Worker
+    runner,
+    prepared: list[tuple],
+    n_jobs: int,
+    scheduler: str | None,
+    worker: Worker,
+    skip: set[int] = frozenset(),
+    landed: Callable[[int, dict, dict], None] | None = None,
 ) -> list:
     """Compute the jobs of ``prepared`` (``(job, params, ident, stored)`` per job, from
-    ``Runner.prepare``) that have no stored record, in parallel (each cell by ``worker`` in
-    a worker process), and store their records; the records in job order. Raises a
+    ``Runner.prepare``) that have no stored record and are not in ``skip``, in parallel
+    (each cell by ``worker`` in a worker process), and store their records, calling
+    ``landed(index, record, arrays)`` after each; the records in job order. Raises a
     ``BenchError`` naming every failed job after the others are stored."""
     if n_jobs < 1:
         raise BenchError(f"--jobs must be a positive integer, got {n_jobs}")
@@ -70,14 +77,14 @@ def run_grid(
     # default unless a budget was given
     budget = explicit_budget(runner.memory_budget) if scheduler else runner.budget // n_jobs
     for i, (job, job_params, ident, stored) in enumerate(prepared):
-        if stored is not None:
+        if stored is not None or i in skip:
             continue
         cells.append((runner.spec(), job, job_params, ident, runner.keeps_vectors(job), budget))
         where.append(i)
     if not cells:
         return records
     progress = Progress(len(cells))
-    if runner.reused or runner.stale or runner.forced:
+    if runner.reused or runner.stale or runner.forced or runner.shared:
         progress.note(runner.reuse_summary())
     results = _dask(cells, scheduler, worker) if scheduler else _local(cells, n_jobs, worker)
     failed, pending = [], set(range(len(cells)))
@@ -92,8 +99,11 @@ def run_grid(
             pending.discard(c)
             if outcome[0] == "ok":
                 _, record, arrays = outcome
-                save_record(runner.results, record, {k: np.asarray(v) for k, v in arrays.items()})
+                arrays = {k: np.asarray(v) for k, v in arrays.items()}
+                save_record(runner.results, record, arrays)
                 records[where[c]] = record
+                if landed is not None:
+                    landed(where[c], record, arrays)
                 progress.finished(prepared[where[c]][0], record)
             else:
                 fail(c, outcome[1])

@@ -1,0 +1,67 @@
+"""Jobs whose training input is identical are fitted once and stored under every name.
+
+Two jobs train alike when everything that reaches the fit and the evaluation is the same:
+the dataset, the split, the protocol's fields apart from its name (``strategy3``'s data is
+``strategy1``'s: they differ only in which pair rule their home strategy uses), the
+parameters, the code and the ks, and the method up to the registry's ``trains_like``
+(strategy2 trains exactly like strategy1 wherever both run, strategy4 like strategy3).
+The first such job is computed; the others get a copy of its record under their own
+identity, with ``shared_fit`` naming the job that was fitted, and a copy of its arrays.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from bench.running.identity import config_hash
+from methods.registry import get_method
+
+
+def fit_key(identity: dict) -> str:
+    """The hash of what a job's fit and evaluation see: its identity without the protocol's
+    name, with the method replaced by the one it trains like."""
+    same = dict(identity)
+    same["protocol"] = {k: v for k, v in identity["protocol"].items() if k != "name"}
+    entry = get_method(identity["method"])
+    same["method"] = entry.trains_like or entry.name
+    return config_hash(same)
+
+
+def share_fits(prepared: list[tuple]) -> dict[int, list[int]]:
+    """``{source: [copies]}`` over ``prepared`` (``(job, params, ident, stored)`` per job):
+    for each group of jobs that train alike and include one still to compute, the job whose
+    record the others copy (a stored one if the group has one, else the first to compute)
+    and the jobs still to compute that copy it. Jobs in no such group are absent."""
+    groups: dict[str, list[int]] = {}
+    for i, (_, _, ident, _) in enumerate(prepared):
+        groups.setdefault(fit_key(ident["identity"]), []).append(i)
+    shared = {}
+    for members in groups.values():
+        todo = [i for i in members if prepared[i][3] is None]
+        stored = [i for i in members if prepared[i][3] is not None]
+        if len(members) < 2 or not todo:
+            continue
+        source = stored[0] if stored else todo[0]
+        copies = [i for i in todo if i != source]
+        if copies:
+            shared[source] = copies
+    return shared
+
+
+def shared_record(source: dict, job, ident: dict, protocol_params: dict) -> dict:
+    """``source``'s record as the record of ``job`` (same numbers, its own identity)."""
+    record = copy.deepcopy(source)
+    record.update(
+        protocol=job.protocol,
+        protocol_params=protocol_params,
+        method=ident["name"],
+        base_method=job.method,
+        family=get_method(job.method).family,
+        config_hash=ident["config_hash"],
+        identity=ident["identity"],
+        code_hash=ident["identity"]["code_hash"],
+        code=ident["code"],
+        shared_fit=source.get("shared_fit")
+        or {"protocol": source["protocol"], "method": source["method"]},
+    )
+    return record

@@ -1,0 +1,85 @@
+"""No work done twice: jobs that train alike are fitted once and stored under every name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.protocol import apply_protocol, get_protocol
+from bench.running.jobs import plan
+from bench.running.runner import Runner
+from bench.running.store import iter_records
+from methods.registry import REGISTRY, discover
+
+TINY = {"epochs": 1, "embedding_dim": 16, "hidden_dim": 8, "latent_dim": 4}
+
+
+def records_by_key(results) -> dict:
+    out = {}
+    for path, record in iter_records(results):
+        with np.load(path.with_suffix(".npz")) as arrays:
+            out[(record["protocol"], record["base_method"])] = (
+                record,
+                {k: arrays[k] for k in arrays.files},
+            )
+    return out
+
+
+def test_jobs_that_train_alike_are_fitted_once_and_stored_under_each_name(tmp_path):
+    runner = Runner(results=tmp_path)
+    jobs = plan(["popularity"], ["strategy1", "strategy3", "strategy4"], [0])
+    jobs += plan(["strategy1", "strategy2"], ["full"], [0])
+    runner.run(jobs, params={"strategy1": TINY, "strategy2": TINY})
+    # strategy3's data is strategy1's (only the protocol's name differs); strategy2 trains
+    # like strategy1 on the same data: two of the five jobs are copies
+    assert runner.shared == 2
+    assert "2 train exactly like another job" in runner.reuse_summary()
+    stored = records_by_key(tmp_path)
+    assert len(stored) == 5
+    for copy, source in [
+        (("strategy3", "popularity"), ("strategy1", "popularity")),
+        (("full", "strategy2"), ("full", "strategy1")),
+    ]:
+        record, arrays = stored[copy]
+        assert record["shared_fit"]["protocol"] == source[0]
+        assert record["shared_fit"]["method"] == stored[source][0]["method"]
+        assert record["metrics"] == stored[source][0]["metrics"]
+        assert record["protocol"] == copy[0] and record["base_method"] == copy[1]
+        assert record["config_hash"] != stored[source][0]["config_hash"]
+        for name in arrays:
+            np.testing.assert_array_equal(arrays[name], stored[source][1][name])
+    assert "shared_fit" not in stored[("strategy4", "popularity")][0]  # other data
+
+    # a later run reuses each copy as its own record; a new copy is answered from the store
+    again = Runner(results=tmp_path)
+    again.run(
+        jobs + plan(["popularity"], ["strategy2"], [0]),
+        params={"strategy1": TINY, "strategy2": TINY},
+    )
+    assert again.reused == 5 and again.shared == 0 and again.new == 1
+
+
+def test_a_copy_is_made_from_a_stored_record_when_its_source_was_run_before(tmp_path):
+    Runner(results=tmp_path).run(plan(["item-knn"], ["strategy1"], [0]))
+    later = Runner(results=tmp_path)
+    later.run(plan(["item-knn"], ["strategy1", "strategy3"], [0]))
+    assert later.reused == 1 and later.shared == 1
+    stored = records_by_key(tmp_path)
+    assert stored[("strategy3", "item-knn")][0]["metrics"] == (
+        stored[("strategy1", "item-knn")][0]["metrics"]
+    )
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, e in (discover() or REGISTRY).items() if e.trains_like)
+)
+def test_a_method_declared_to_train_like_another_gives_its_exact_scores(
+    name, movielens, split0
+):
+    data = apply_protocol(movielens, split0, get_protocol("strategy1"))
+    entry = REGISTRY[name]
+    params = {**TINY, "epochs": 2, "device": "cpu", "seed": 3}
+    ours = entry.cls(**params).fit(data.train)
+    theirs = REGISTRY[entry.trains_like].cls(**params).fit(data.train)
+    users = np.arange(50)
+    np.testing.assert_array_equal(ours.score(users), theirs.score(users))
