@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
+import sqlalchemy
 from tabulate import tabulate
 
 from bench.api import dataset_name
@@ -16,7 +18,8 @@ from bench.running.factory import parse_params
 from bench.running.jobs import check_task, default_protocols
 from bench.running.runner import Runner
 from bench.running.store import DEFAULT_RESULTS
-from bench.running.studies import default_storage, study_name
+from bench.running.studies import check_storage, default_storage, study_name
+from bench.running.tune_cluster import connect, shared_storage
 from methods.registry import get_method
 
 
@@ -29,7 +32,11 @@ def add_parser(sub) -> None:
         "--metric ndcg) on a per-user validation slice carved from the TRAIN split (the "
         "test split is never read), median pruning of iterative methods. Studies live in "
         "an RDB storage (default: an SQLite file under the results folder), so an "
-        "interrupted study resumes and several processes can share one. Then 'bench run "
+        "interrupted study resumes and several processes can share one. With --scheduler "
+        "the trials run on a Dask cluster's workers, one task per trial, all sharing the "
+        "study in --storage: an SQLite file only when every worker runs on this machine "
+        "(e.g. a LocalCluster); across machines a database server every worker reaches "
+        "(--storage postgresql+psycopg2://USER:PASSWORD@HOST/DATABASE). Then 'bench run "
         "METHOD --tuned' evaluates the best parameters once on test.",
     )
     p.add_argument("methods", nargs="+", metavar="METHOD", help="registered method names")
@@ -40,7 +47,23 @@ def add_parser(sub) -> None:
     p.add_argument("--metric", choices=["recall", "ndcg"], default="recall", help="objective")
     p.add_argument("--k", type=int, default=20, help="cut-off of the objective (20)")
     p.add_argument("--jobs", type=int, default=1, help="parallel trials per study (1)")
-    p.add_argument("--storage", default=None, help="SQLAlchemy URL of a shared study database")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="SQLAlchemy URL of a shared study database (default sqlite:///RESULTS/DATASET/"
+        "tuning.sqlite3); with --scheduler across machines a server URL such as "
+        "postgresql+psycopg2://USER:PASSWORD@HOST/DATABASE",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the trials on the workers of an existing Dask cluster (e.g. "
+        "tcp://10.0.0.5:8786, as 'run --scheduler'); each worker opens the study from "
+        "--storage (an SQLite file only when every worker runs on this machine; across "
+        "machines a server URL, postgresql+psycopg2://...), and the study ends with exactly "
+        "--trials finished trials",
+    )
     p.add_argument(
         "--param",
         action="append",
@@ -61,9 +84,31 @@ def cmd_tune(args: argparse.Namespace) -> int:
     n_trials = tuning.DEFAULT_TRIALS if args.trials is None else args.trials
     if n_trials < 1 or args.jobs < 1 or args.k < 1:
         raise BenchError("--trials, --jobs and --k must be positive integers")
+    if args.scheduler and args.jobs != 1:
+        raise BenchError(
+            "--jobs runs trials in this process; with --scheduler the Dask workers run them "
+            "(drop --jobs)"
+        )
     args.dataset = dataset_name(args.dataset, args.data_path)
-    runner = Runner(args.dataset, args.data_path, args.results, cache_dir=args.cache_dir)
+    cells, overrides = _cells(args)
     storage = args.storage or default_storage(args.results, args.dataset)
+    check_storage(storage)  # before any data is read or any trial trained
+    with contextlib.ExitStack() as stack:
+        client = None
+        if args.scheduler:
+            client = stack.enter_context(connect(args.scheduler))
+            storage = shared_storage(client, storage)
+        rows = _tune_cells(args, cells, overrides, n_trials, storage, client)
+    headers = ["study", "trials", "best trial", f"validation {args.metric}@{args.k} %", "params"]
+    print(tabulate(rows, headers=headers, tablefmt="github"))
+    shown = sqlalchemy.engine.make_url(storage).render_as_string(hide_password=True)
+    print(f"\nstudies in {shown}; evaluate on test with: python -m bench run ... --tuned")
+    return 0
+
+
+def _cells(args: argparse.Namespace) -> tuple[list[tuple], dict]:
+    """The (method, protocol, seed) studies of the command line and each method's
+    overrides; unknown names and bad ranges fail here, before anything runs."""
     cells = []
     for method in args.methods:
         entry = get_method(method)
@@ -73,8 +118,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
             check_task(entry, protocol)
             cells += [(method, protocol, seed) for seed in args.seeds]
     overrides = parse_params(args.param, args.methods)
-    for method in args.methods:  # a bad range fails now, not after earlier studies ran
+    for method in args.methods:
         tuning.restrict_space(method, get_method(method).cls.search_space, overrides[method])
+    return cells, overrides
+
+
+def _tune_cells(args, cells, overrides, n_trials: int, storage: str, client) -> list[list]:
+    """Run (or resume) every study; one summary row each."""
+    runner = Runner(args.dataset, args.data_path, args.results, cache_dir=args.cache_dir)
     rows = []
     for method, protocol, seed in cells:
         name = study_name(args.dataset, protocol, method, seed, args.metric, args.k)
@@ -91,13 +142,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
             k=args.k,
             n_jobs=args.jobs,
             overrides=overrides[method],
+            client=client,
         )
         if not any(t.state.name == "COMPLETE" for t in study.trials):
             rows.append([name, len(study.trials), "-", "no complete trial yet", "-"])
             continue
         best = study.best_trial
         rows.append([name, len(study.trials), best.number, f"{100 * best.value:.2f}", best.params])
-    headers = ["study", "trials", "best trial", f"validation {args.metric}@{args.k} %", "params"]
-    print(tabulate(rows, headers=headers, tablefmt="github"))
-    print(f"\nstudies in {storage}; evaluate on test with: python -m bench run ... --tuned")
-    return 0
+    return rows

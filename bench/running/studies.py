@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -92,18 +93,71 @@ def _sqlite_file(url: str) -> Path | None:
     return None if path in ("", ":memory:") else Path(path)
 
 
+def check_storage(url: str) -> None:
+    """Refuse (``BenchError``, one line naming the place and the fix) a storage URL that is
+    not a SQLAlchemy URL, or an SQLite file that cannot be created or written, before
+    anything is written or trained."""
+    try:
+        sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise BenchError(
+            f"--storage {url!r} is not a SQLAlchemy URL; give sqlite:////PATH/tuning.sqlite3 "
+            "or a database server (postgresql+psycopg2://USER:PASSWORD@HOST/DATABASE)"
+        ) from None
+    path = _sqlite_file(url)
+    problem = None if path is None else _unwritable(path)
+    if problem:
+        raise BenchError(
+            f"cannot write the study database {path}: {problem}; choose a writable place "
+            "(--storage sqlite:////WRITABLE/PATH/tuning.sqlite3, or --results DIR)"
+        )
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why an SQLite file at ``path`` cannot be created or written (None when it can)."""
+    if path.exists():
+        if not path.is_file():
+            return "it is not a file"
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+            return "it is read-only"
+        return None
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable"
+    return None
+
+
 def open_storage(url: str, create: bool = True) -> optuna.storages.RDBStorage:
     """Optuna RDB storage for a SQLAlchemy URL; SQLite files wait on each other's locks.
     Running trials send a heartbeat, so a trial whose process was killed is marked FAIL
     when the study next runs. With ``create=False`` a missing SQLite file is an error (and
-    nothing is written)."""
+    nothing is written). A storage that cannot be opened is a one-line ``BenchError``;
+    folders made for an SQLite file that could not be opened are removed again."""
+    if create:
+        check_storage(url)
     path = _sqlite_file(url)
-    engine_kwargs = {}
+    engine_kwargs, made = {}, []
     if path is not None:
         if not create and not path.exists():
             raise FileNotFoundError(path)
+        made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
         path.parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    try:
+        return _rdb(url, engine_kwargs)
+    except BenchError:
+        for folder in made:  # innermost first; only the ones still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _rdb(url: str, engine_kwargs: dict) -> optuna.storages.RDBStorage:
+    shown = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     attempts = 5
     for attempt in range(attempts):
         try:
@@ -115,12 +169,22 @@ def open_storage(url: str, create: bool = True) -> optuna.storages.RDBStorage:
                     heartbeat_interval=HEARTBEAT_S,
                     grace_period=STALE_AFTER_S,
                 )
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+        except ImportError as exc:  # the database's driver (e.g. psycopg2) is not installed
+            raise BenchError(f"cannot open the study database {shown}: {exc}") from None
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
             # Another process was creating the tables at the same moment; they exist now.
             if attempt == attempts - 1:
-                raise
+                raise BenchError(f"cannot open the study database {shown}: {_first(exc)}") from None
             time.sleep(0.2 * (attempt + 1))
+        except sqlalchemy.exc.SQLAlchemyError as exc:  # e.g. a file that is no database
+            raise BenchError(f"cannot open the study database {shown}: {_first(exc)}") from None
     raise AssertionError("unreachable")
+
+
+def _first(exc: Exception) -> str:
+    """The driver's own message of a SQLAlchemy error, first line only."""
+    cause = getattr(exc, "orig", None) or exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
 
 def best_trial(method: str, storage: str, study_name: str) -> tuple[dict, int]:

@@ -11,7 +11,10 @@ Studies live in Optuna's RDB storage (an SQLite file under the results folder un
 SQLAlchemy URL is given), so an interrupted study resumes where it stopped and several
 ``bench tune`` processes can share one study. ``tune`` runs only the trials still missing
 to reach ``n_trials`` finished (complete or pruned) trials; two processes sharing a study
-can overshoot by the trials they have running when the count is reached.
+can overshoot by the trials they have running when the count is reached. With a Dask
+client (``bench tune --scheduler``) the missing trials run on the cluster's workers, one
+task per trial, and the study ends with exactly ``n_trials`` finished ones
+(``bench.running.tune_cluster``).
 """
 
 from __future__ import annotations
@@ -27,17 +30,15 @@ from tqdm.auto import tqdm
 
 from bench.errors import BenchError
 from bench.evaluation.metrics import METRICS
-from bench.evaluation.validation import carve_validation, validation_metric
 from bench.protocol import TrainData
-from bench.running.factory import make_method
 from bench.running.studies import open_storage, quiet_optuna
+from bench.running.trials import CAUGHT, FINISHED, make_objective, pruning_callback, study_options
+from bench.running.tune_cluster import run_on_cluster
 from methods.registry import get_method
 from methods.search_space import Float, Int
 
 DEFAULT_TRIALS = 30
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-# a trial raising these is recorded as FAIL, not fatal (RuntimeError: out of GPU memory)
-CAUGHT = (BenchError, ValueError, RuntimeError, MemoryError)
+__all__ = ["DEFAULT_TRIALS", "pruning_callback", "restrict_space", "train_digest", "tune"]
 
 
 def train_digest(train: TrainData) -> str:
@@ -48,18 +49,6 @@ def train_digest(train: TrainData) -> str:
         h.update(np.ascontiguousarray(part).tobytes())
     h.update(f"{m.shape} {train.like_threshold} {train.dislike_threshold}".encode())
     return h.hexdigest()[:16]
-
-
-def pruning_callback(trial: optuna.Trial):
-    """An ``epoch_callback`` for a method: report each epoch's validation value to the trial
-    and stop the fit (``optuna.TrialPruned``) when the pruner says the trial is hopeless."""
-
-    def callback(epoch: int, value: float) -> None:
-        trial.report(float(value), int(epoch))
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {value:.4f})")
-
-    return callback
 
 
 def restrict_space(method: str, space: dict, overrides: dict | None) -> tuple[dict, dict]:
@@ -92,41 +81,6 @@ def restrict_space(method: str, space: dict, overrides: dict | None) -> tuple[di
     return space, fixed
 
 
-def _objective(
-    method: str,
-    space: dict,
-    train: TrainData,
-    seed: int,
-    metric: str,
-    k: int,
-    fixed: dict | None = None,
-):
-    validation = carve_validation(train, seed)
-
-    def objective(trial: optuna.Trial) -> float:
-        params = {name: dist.suggest(trial, name) for name, dist in space.items()}
-        params.update(fixed or {})
-        start = time.perf_counter()
-        try:
-            model = make_method(method, params, seed)
-            model.epoch_callback = pruning_callback(trial)
-            model.monitor_validation = validation
-            model.fit(validation.fit_part)
-            trial.set_user_attr("fit_seconds", round(time.perf_counter() - start, 3))
-            if model.timings_:
-                trial.set_user_attr("fit_timings", dict(model.timings_))
-            if getattr(model, "best_epoch_", None) is not None:
-                trial.set_user_attr("best_epoch", int(model.best_epoch_))
-            return validation_metric(model.score, validation, k, metric)
-        except CAUGHT as exc:
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
-
-    return objective
-
-
 def _check_tunable(method: str, metric: str, k: int) -> dict:
     entry = get_method(method)
     if "ranking" not in entry.tasks:
@@ -145,41 +99,6 @@ def _check_tunable(method: str, metric: str, k: int) -> dict:
 
 def _count(study: optuna.Study, states=FINISHED) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
-
-
-class TrialSeededTPE(optuna.samplers.BaseSampler):
-    """Optuna's TPE sampler whose randomness for trial ``n`` is seeded by ``(seed, n)`` alone.
-
-    One seeded TPE per session would replay its random start-up points when a study is
-    resumed, and two processes sharing a study would draw the same points; seeding per trial
-    number keeps a sequential study reproducible and gives every trial its own draw."""
-
-    def __init__(self, seed: int):
-        self.seed = seed
-        self._samplers: dict[int, optuna.samplers.TPESampler] = {}  # by trial number
-
-    def _of(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.TPESampler:
-        if trial.number not in self._samplers:
-            state = np.random.SeedSequence([self.seed, trial.number]).generate_state(1)[0]
-            self._samplers[trial.number] = optuna.samplers.TPESampler(seed=int(state))
-        return self._samplers[trial.number]
-
-    def infer_relative_search_space(self, study, trial):
-        return self._of(trial).infer_relative_search_space(study, trial)
-
-    def sample_relative(self, study, trial, search_space):
-        return self._of(trial).sample_relative(study, trial, search_space)
-
-    def sample_independent(self, study, trial, param_name, param_distribution):
-        return self._of(trial).sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study, trial) -> None:
-        self._of(trial).before_trial(study, trial)
-
-    def after_trial(self, study, trial, state, values) -> None:
-        sampler = self._of(trial)
-        del self._samplers[trial.number]
-        sampler.after_trial(study, trial, state, values)
 
 
 def _claim(
@@ -233,13 +152,16 @@ def tune(
     n_jobs: int = 1,
     progress: bool = True,
     overrides: dict | None = None,
+    client=None,
 ) -> optuna.Study:
     """Create or resume the study ``study_name`` in ``storage`` (maximising ``metric@k`` on
     the validation slice of ``train``) and run the trials it lacks to reach ``n_trials``
     complete or pruned ones, or until ``timeout`` seconds. A trial raising one of ``CAUGHT``
     is recorded as FAIL with its message (user attribute ``error``) and replaced; a
     ``BenchError`` when every trial of a round fails. ``overrides`` fix or narrow
-    parameters (:func:`restrict_space`); a study keeps the overrides it was started with."""
+    parameters (:func:`restrict_space`); a study keeps the overrides it was started with.
+    With a ``distributed.Client`` the trials run on its workers, each opening ``storage``
+    (:func:`bench.running.tune_cluster.run_on_cluster`; check it with ``shared_storage``)."""
     space, fixed = restrict_space(method, _check_tunable(method, metric, k), overrides)
     if n_trials < 1:
         raise BenchError(f"the number of trials must be at least 1, got {n_trials}")
@@ -247,9 +169,8 @@ def tune(
         study_name=study_name,
         storage=open_storage(storage),
         direction="maximize",
-        sampler=TrialSeededTPE(seed),
-        pruner=optuna.pruners.MedianPruner(),
         load_if_exists=True,
+        **study_options(seed),
     )
     _claim(study, storage, method, train, seed, metric, k, overrides, fixed)
     done = _count(study)
@@ -263,15 +184,19 @@ def tune(
         disable=None if progress else True,
     )
 
-    def show(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.state in FINISHED:
+    def show(state: TrialState) -> None:
+        if state in FINISHED:
             bar.update(1)
         if _count(study, (TrialState.COMPLETE,)):
             bar.set_postfix_str(f"best {metric}@{k} {study.best_value:.4f}")
 
-    objective = _objective(method, space, train, seed, metric, k, fixed)
     with bar:
-        _run_until(study, objective, n_trials, timeout, n_jobs, [show])
+        if client is not None:
+            trial = (method, space, fixed, seed, metric, k)
+            run_on_cluster(client, study, storage, train, trial, n_trials, timeout, show)
+        else:
+            objective = make_objective(method, space, train, seed, metric, k, fixed)
+            _run_until(study, objective, n_trials, timeout, n_jobs, [lambda _, t: show(t.state)])
     return study
 
 

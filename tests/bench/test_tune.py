@@ -479,3 +479,60 @@ def test_tuning_leaves_optunas_verbosity_as_it_was(storage):
         assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
     finally:
         optuna.logging.set_verbosity(optuna.logging.INFO)
+
+
+# ---- the tune verb: a storage that cannot be written -------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "a-folder", "not-a-url"])
+def test_an_unwritable_storage_is_one_line_before_any_data_or_training(
+    tmp_path, capsys, monkeypatch, where
+):
+    from bench.cli.main import main
+    from bench.running.runner import Runner
+
+    def no_data(*_):
+        raise AssertionError("the storage must be refused before any data is read")
+
+    monkeypatch.setattr(Runner, "protocol_data", no_data)
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir").mkdir()
+    storage, named, fix = {
+        "under-a-file": (
+            f"sqlite:///{tmp_path}/afile/deeper/t.sqlite3",
+            f"{tmp_path}/afile is not a folder",
+            "choose a writable place",
+        ),
+        "a-folder": (
+            f"sqlite:///{tmp_path}/adir",
+            f"{tmp_path}/adir: it is not a file",
+            "--storage",
+        ),
+        "not-a-url": ("tuning.sqlite3", "'tuning.sqlite3' is not a SQLAlchemy URL", "sqlite:///"),
+    }[where]
+    before = sorted(tmp_path.rglob("*"))
+    results = tmp_path / "results"
+    code = main(["tune", "item-knn", "--storage", storage, "--results", str(results)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert named in err and fix in err
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, not even the results folder
+
+
+def test_a_file_that_is_no_database_is_one_line(tmp_path):
+    path = tmp_path / "tuning.sqlite3"
+    path.write_text("not a database\n")
+    with pytest.raises(BenchError, match=f"cannot open the study database sqlite:///{path}: file"):
+        open_storage(f"sqlite:///{path}")
+    assert path.read_text() == "not a database\n"
+
+
+def test_a_read_only_place_is_refused_without_writing(tmp_path, monkeypatch):
+    # root may write anywhere, so a read-only folder is simulated through os.access
+    monkeypatch.setattr(studies_module.os, "access", lambda path, mode: False)
+    with pytest.raises(BenchError, match=f"the folder {tmp_path} is not writable"):
+        open_storage(f"sqlite:///{tmp_path}/new/tuning.sqlite3")
+    (tmp_path / "old.sqlite3").write_text("")
+    with pytest.raises(BenchError, match="old.sqlite3: it is read-only; choose a writable"):
+        open_storage(f"sqlite:///{tmp_path}/old.sqlite3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.sqlite3"]

@@ -1,0 +1,112 @@
+"""One tuning trial, wherever it runs: the objective (fit on the validation slice's fit part,
+score ``metric@k`` on its held-out part), the pruning callback, and the per-trial seeded
+sampler. Shared by the local tuner (``bench.running.tune``) and the Dask workers
+(``bench.running.tune_cluster``), so a trial is the same computation in both."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from bench.errors import BenchError
+from bench.evaluation.validation import carve_validation, validation_metric
+from bench.protocol import TrainData
+from bench.running.factory import make_method
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# a trial raising these is recorded as FAIL, not fatal (RuntimeError: out of GPU memory)
+CAUGHT = (BenchError, ValueError, RuntimeError, MemoryError)
+
+
+def pruning_callback(trial: optuna.Trial) -> Callable[[int, float], None]:
+    """An ``epoch_callback`` for a method: report each epoch's validation value to the trial
+    and stop the fit (``optuna.TrialPruned``) when the pruner says the trial is hopeless."""
+
+    def callback(epoch: int, value: float) -> None:
+        trial.report(float(value), int(epoch))
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {value:.4f})")
+
+    return callback
+
+
+def make_objective(
+    method: str,
+    space: dict,
+    train: TrainData,
+    seed: int,
+    metric: str,
+    k: int,
+    fixed: dict | None = None,
+) -> Callable[[optuna.Trial], float]:
+    """The objective of a study: sample ``space``, add ``fixed``, fit ``method`` on the
+    validation slice's fit part (epochs reported to the pruner) and return ``metric@k``."""
+    validation = carve_validation(train, seed)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {name: dist.suggest(trial, name) for name, dist in space.items()}
+        params.update(fixed or {})
+        start = time.perf_counter()
+        try:
+            model = make_method(method, params, seed)
+            model.epoch_callback = pruning_callback(trial)
+            model.monitor_validation = validation
+            model.fit(validation.fit_part)
+            trial.set_user_attr("fit_seconds", round(time.perf_counter() - start, 3))
+            if model.timings_:
+                trial.set_user_attr("fit_timings", dict(model.timings_))
+            if getattr(model, "best_epoch_", None) is not None:
+                trial.set_user_attr("best_epoch", int(model.best_epoch_))
+            return validation_metric(model.score, validation, k, metric)
+        except CAUGHT as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
+
+    return objective
+
+
+class TrialSeededTPE(optuna.samplers.BaseSampler):
+    """Optuna's TPE sampler whose randomness for trial ``n`` is seeded by ``(seed, n)`` alone.
+
+    One seeded TPE per session would replay its random start-up points when a study is
+    resumed, and two processes sharing a study would draw the same points; seeding per trial
+    number keeps a sequential study reproducible and gives every trial its own draw."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self._samplers: dict[int, optuna.samplers.TPESampler] = {}  # by trial number
+
+    def _of(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.TPESampler:
+        if trial.number not in self._samplers:
+            state = np.random.SeedSequence([self.seed, trial.number]).generate_state(1)[0]
+            self._samplers[trial.number] = optuna.samplers.TPESampler(seed=int(state))
+        return self._samplers[trial.number]
+
+    def infer_relative_search_space(self, study, trial):
+        return self._of(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._of(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._of(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self._of(trial).before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        sampler = self._of(trial)
+        del self._samplers[trial.number]
+        sampler.after_trial(study, trial, state, values)
+
+
+def study_options(seed: int) -> dict:
+    """Sampler and pruner of every tuning study, for ``create_study`` and ``load_study``
+    alike: a worker that loads the study samples and prunes as the driver would."""
+    return {"sampler": TrialSeededTPE(seed), "pruner": optuna.pruners.MedianPruner()}
