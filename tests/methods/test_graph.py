@@ -10,18 +10,22 @@ import torch
 
 from bench.protocol import TrainData
 from methods.base import NotFittedError
-from methods.graph import (
+from methods.graph import SGL, LightGCN, SimGCL, XSimGCL
+from methods.graph_cost import Work, measure_speeds
+from methods.graph_ops import (
+    GRAM_LIMIT,
     Graph,
-    LightGCN,
-    bpr_triples,
-    drop_edges,
     noisy_propagate,
     normalized_adjacency,
     propagate,
+    shared_graph,
+    shared_interactions,
 )
+from methods.graph_train import bpr_triples, drop_edges
 from methods.registry import discover
 
 GRAPH_METHODS = ["lightgcn", "sgl", "simgcl", "xsimgcl"]
+CLASSES = dict(zip(GRAPH_METHODS, [LightGCN, SGL, SimGCL, XSimGCL], strict=True))
 GROUP, BLOCK = 16, 40  # users per group, items per block
 # Small and fast: the planted graph has ~640 edges, so ten steps per epoch.
 PLANTED_PARAMS = dict(dim=16, n_layers=2, lr=0.05, batch_size=64, epochs=40, device="cpu")
@@ -207,3 +211,84 @@ def test_refit_retrains_on_the_whole_train_split_for_the_best_epoch_count():
     assert kept.best_epoch_ == refit.best_epoch_ and kept.history_ == refit.history_
     # the refit model saw the validation slice's ratings too, so it differs
     assert not np.array_equal(kept.user_factors_, refit.user_factors_)
+
+
+def test_work_counts_the_products_of_each_propagation_by_hand():
+    # R3: 5 edges, so N has 10 nonzeros and the 3 x 3 block B has 5; users are the small side
+    cpu = torch.device("cpu")
+    gram, plain = Graph.build(R3, cpu), Graph.build(R3, cpu, gram_limit=0)
+    work = Work()
+    work.propagation(plain, dim=4, n_layers=3, passes=2)  # 3 products with N, twice
+    assert (work.sparse, work.dense) == (2 * 3 * 2 * 10 * 4, 0.0)
+    work = Work()
+    work.propagation(gram, dim=4, n_layers=3)  # B and B^T, one P^j product per side
+    assert (work.sparse, work.dense) == (2 * 2 * 5 * 4, 2 * 2 * 3 * 3 * 4)
+    work.layers(gram, dim=4, n_layers=2)
+    work.info_nce(rows=5, dim=4)
+    work.scores(users=3, items=3, dim=4)
+    assert work.sparse == 2 * 2 * 5 * 4 + 2 * 2 * 10 * 4
+    assert work.dense == 2 * 2 * 3 * 3 * 4 + 6 * 25 * 4 + 2 * 3 * 3 * 4
+    assert work.seconds((1e3, 1e2)) == pytest.approx(work.sparse / 1e3 + work.dense / 1e2)
+    state = torch.random.get_rng_state()
+    sparse, dense = measure_speeds(gram, 4, cpu)
+    assert np.isfinite([sparse, dense]).all() and min(sparse, dense) > 0
+    assert torch.equal(torch.random.get_rng_state(), state)  # a fit's draws are unchanged
+
+
+def test_the_graph_is_built_once_per_train_data_and_shared_by_every_method():
+    train = planted()
+    cpu = torch.device("cpu")
+    graph = shared_graph(train, cpu)
+    assert shared_graph(train, cpu) is graph
+    assert ("graph.Graph", "all", "cpu", GRAM_LIMIT) in train.derived
+    np.testing.assert_array_equal(
+        shared_interactions(train).toarray(), (train.matrix.toarray() != 0).astype(np.float32)
+    )
+    params = {**PLANTED_PARAMS, "epochs": 2, "eval_every": 1}
+    for cls in CLASSES.values():
+        cls(**params).fit(train)
+    assert shared_graph(train, cpu) is graph  # the refits used this one
+    fit_graphs = [
+        v
+        for data in train.derived.values()
+        if hasattr(data, "fit_part")
+        for k, v in data.fit_part.derived.items()
+        if k[0] == "graph.Graph"
+    ]
+    assert len(fit_graphs) == 1  # the validation fits share theirs, built on the fit part
+    assert fit_graphs[0].adjacency.values().numel() < graph.adjacency.values().numel()
+
+
+@pytest.mark.parametrize("name", GRAPH_METHODS)
+def test_each_fit_reports_its_work_and_modelled_seconds(name):
+    train = planted()
+    cls = CLASSES[name]
+    params = {**PLANTED_PARAMS, "epochs": 4, "eval_every": 2}
+    shallow = cls(**{**params, "n_layers": 1}).fit(train)
+    deep = cls(**params).fit(train)
+    for model in (shallow, deep):
+        assert np.isfinite(model.train_bound_seconds_) and model.train_bound_seconds_ > 0
+    if deep.best_epoch_ == shallow.best_epoch_ and deep.history_[-1][0] == shallow.history_[-1][0]:
+        assert deep.train_flops_ > shallow.train_flops_  # same epochs, more layers
+
+
+def test_lightgcn_work_is_steps_times_two_passes_plus_one_per_snapshot():
+    train = planted()
+    model = LightGCN(**{**PLANTED_PARAMS, "epochs": 3, "eval_every": 1, "patience": None})
+    model.fit(train)
+    graph = shared_graph(train, torch.device("cpu"))
+    fit_part = next(v for v in train.derived.values() if hasattr(v, "fit_part")).fit_part
+    fit_graph = shared_graph(fit_part, torch.device("cpu"))
+    steps = [-(-m.nnz // 64) for m in (fit_part.matrix, train.matrix)]
+    expected = Work()
+    for _ in range(3 * steps[0]):
+        expected.propagation(fit_graph, 16, 2, passes=2)
+    for _ in range(3):  # validate every epoch: a clean pass and the scores
+        expected.propagation(fit_graph, 16, 2)
+    expected.propagation(fit_graph, 16, 2)  # the validation run's snapshot
+    for _ in range(model.best_epoch_ * steps[1]):  # the refit's steps
+        expected.propagation(graph, 16, 2, passes=2)
+    expected.propagation(graph, 16, 2)  # and its snapshot
+    n_val = len(next(v for v in train.derived.values() if hasattr(v, "fit_part")).users)
+    expected.scores(3 * n_val, train.n_items, 16)
+    assert model.train_flops_ == int(expected.sparse + expected.dense)
