@@ -1,111 +1,90 @@
-"""Plain-sentence findings per protocol: who wins, where each family of methods stands."""
+"""Plain-sentence findings per protocol, each one read off the paired tests: a method is
+called best only when it is significantly ahead of every other one, otherwise the methods
+tied with the leader are named; families are compared through their leaders."""
 
 from __future__ import annotations
 
-from bench.protocol import RANKING_PROTOCOLS
-from bench.report.common import values
-
-# the families the research question names, for the findings
-COMPARED = {
-    "matrix factorisation": ("als", "bpr", "svd"),
-    "user-kNN": ("user-knn", "user-knn-weighted"),
-}
+from bench.report.families import CONTRASTIVE_KINDS, MIN_SEEDS, SEED_STRATEGIES
+from bench.report.standings import Standing, mf_knn_phrase, verdict_words
 
 
-def findings(groups, dataset: str, methods: list[str]) -> list[str]:
-    """Plain sentences: which method wins each protocol, and where the strategies stand."""
-    lines = []
-    for protocol in RANKING_PROTOCOLS:
-        scored = {
-            m: values(groups[(dataset, protocol, m)], "recall@20").mean()
-            for m in methods
-            if (dataset, protocol, m) in groups
-        }
-        if not scored:
-            continue
-        best = max(scored, key=scored.get)
-        fams = {m: groups[(dataset, protocol, m)][0]["family"] for m in scored}
-        baselines = {m: v for m, v in scored.items() if fams[m] == "baseline"}
-        contrastive = {m: v for m, v in scored.items() if fams[m] == "contrastive"}
-        line = f"- `{protocol}`: best recall@20 is **{best}** ({scored[best]:.2f}%)."
-        if baselines and contrastive:
-            b = max(baselines, key=baselines.get)
-            c = max(contrastive, key=contrastive.get)
-            verdict = "beats" if contrastive[c] > baselines[b] else "does not beat"
-            line += (
-                f" The best contrastive strategy, {c} ({contrastive[c]:.2f}%), {verdict} the "
-                f"best baseline, {b} ({baselines[b]:.2f}%)."
-            )
-            for group, names in COMPARED.items():
-                present = {m: baselines[m] for m in names if m in baselines}
-                if present:
-                    beaten = [f"{m} ({v:.2f}%)" for m, v in present.items() if contrastive[c] > v]
-                    above = [f"{m} ({v:.2f}%)" for m, v in present.items() if contrastive[c] <= v]
-                    line += f" Against {group}: beats {', '.join(beaten) or 'none'}"
-                    line += f"; below {', '.join(above)}." if above else "."
-            line += graph_sentence(scored, fams, baselines)
-            line += others_sentence(scored, fams, baselines)
-            floors = {m: v for m, v in scored.items() if fams[m] == "floor"}
-            for f, v in floors.items():
-                line += (
-                    f" The untrained {f} floor reaches {v:.2f}%, so training adds "
-                    f"{contrastive[c] - v:+.2f} points."
-                )
-        lines.append(line)
-    return lines
-
-
-def others_sentence(scored: dict, fams: dict, baselines: dict) -> str:
-    """The other source systems (autoencoders, item embeddings): AutoRec's binary form against
-    ALS, the hybrid against its parts, and who falls below popularity."""
-    others = {m: v for m, v in scored.items() if fams[m] in ("autoencoder", "item-embedding")}
+def leader_sentence(st: Standing) -> str:
+    """``X is best`` when the leader is significantly ahead of all others, else who is tied
+    with it and who could not be tested against it."""
+    top = st.leader
+    others = st.tied_with_leader()
+    if len(st.items) == 1:
+        return f"only {top.name} has records ({top.mean:.2f}%)."
     if not others:
-        return ""
-    out = ""
-    if "autorec-implicit" in others and "als" in baselines:
-        gap = others["autorec-implicit"] - baselines["als"]
-        out += (
-            f" autorec-implicit ({others['autorec-implicit']:.2f}%) is {gap:+.2f} points from "
-            f"ALS ({'within 2 points or above' if gap >= -2 else 'more than 2 points below'})."
+        runner = max((e for e in st.items if e is not top), key=lambda e: e.mean)
+        v = st.versus(top, runner)
+        return (
+            f"**{top.name}** is best ({top.mean:.2f}%), significantly ahead of every other "
+            f"method (of the runner-up, {runner.name}, by {v.difference:+.2f} points, "
+            f"p = {v.p_value:.2g})."
         )
-    parts = {m: others[m] for m in ("content-tags", "collab-embed") if m in others}
-    if "hybrid" in others and parts:
-        best = max(parts, key=parts.get)
-        verdict = "at least as good as" if others["hybrid"] >= parts[best] else "below"
-        out += (
-            f" hybrid ({others['hybrid']:.2f}%) is {verdict} its better part, {best} "
-            f"({parts[best]:.2f}%)."
+    tied = [f"{e.name} ({e.mean:.2f}%, p = {v.p_value:.2g})" for e, v in others if v.tested]
+    untested = [f"{e.name} ({e.mean:.2f}%)" for e, v in others if not v.tested]
+    parts = []
+    if tied:
+        parts.append(f"is tied within noise with {', '.join(tied)}")
+    if untested:
+        parts.append(
+            f"cannot be tested (fewer than {MIN_SEEDS} paired split seeds) against "
+            + ", ".join(untested)
         )
-    if "popularity" in baselines:
-        below = sorted(m for m, v in others.items() if v <= baselines["popularity"])
-        if below:
-            out += (
-                f" Below popularity ({baselines['popularity']:.2f}%): {', '.join(below)} "
-                "(rating-trained or similarity-only models that ignore popularity)."
-            )
+    return (
+        f"no single best: {top.name} has the highest mean ({top.mean:.2f}%) but "
+        + "; it ".join(parts)
+        + "."
+    )
+
+
+def family_sentences(st: Standing) -> list[str]:
+    """Each contrastive family's leader against the leading baseline, MF and user-kNN."""
+    b = st.baseline
+    out = []
+    for kind in CONTRASTIVE_KINDS:
+        v = st.against_baseline(kind)
+        if v is None:
+            continue
+        e = st.best[kind]
+        sentence = (
+            f"{kind}: {e.name} ({e.mean:.2f}%) against the leading baseline {b.name} "
+            f"({b.mean:.2f}%): {verdict_words(v)}"
+        )
+        phrase = mf_knn_phrase(st, kind)
+        out.append(sentence + (f"; {phrase}." if phrase else "."))
     return out
 
 
-def graph_sentence(scored: dict, fams: dict, baselines: dict) -> str:
-    """Where the graph methods stand: best of them vs the best baseline, SimGCL/XSimGCL vs
-    ALS, and each against popularity."""
-    graph = {m: v for m, v in scored.items() if fams[m] == "graph"}
-    if not graph or not baselines:
-        return ""
-    g = max(graph, key=graph.get)
-    b = max(baselines, key=baselines.get)
-    verdict = "beats" if graph[g] > baselines[b] else "does not beat"
-    out = f" The best graph method, {g} ({graph[g]:.2f}%), {verdict} {b}."
-    simgcl = {m: graph[m] for m in ("simgcl", "xsimgcl") if m in graph}
-    if simgcl and "als" in baselines:
-        s = max(simgcl, key=simgcl.get)
-        reach = "reaches" if simgcl[s] >= baselines["als"] else "does not reach"
-        out += f" {s} ({simgcl[s]:.2f}%) {reach} ALS ({baselines['als']:.2f}%)."
-    if "popularity" in baselines:
-        below = [m for m, v in graph.items() if v <= baselines["popularity"]]
-        out += (
-            f" Below popularity ({baselines['popularity']:.2f}%): {', '.join(below)}."
-            if below
-            else " Every graph method beats popularity."
-        )
-    return out
+def floor_sentence(st: Standing) -> str | None:
+    """The leading seed strategy against the untrained encoder floor."""
+    floors = [e for e in st.items if e.kind == "floor"]
+    if SEED_STRATEGIES not in st.best or not floors:
+        return None
+    e, f = st.best[SEED_STRATEGIES], floors[0]
+    return (
+        f"training: {e.name} against the untrained {f.name} floor ({f.mean:.2f}%): "
+        f"{verdict_words(st.versus(e, f))}."
+    )
+
+
+def findings(table: dict[str, Standing]) -> list[str]:
+    """One bullet per protocol with its leader (or the tie), then one sub-bullet per
+    contrastive family and the training floor."""
+    lines = []
+    for protocol, st in table.items():
+        lines.append(f"- `{protocol}`: {leader_sentence(st)}")
+        subs = family_sentences(st)
+        floor = floor_sentence(st)
+        lines += [f"  - {s}" for s in subs + ([floor] if floor else [])]
+    if lines:
+        lines += [
+            "",
+            f"Each comparison pairs users of the split seeds both methods have; on fewer "
+            f"than {MIN_SEEDS} such seeds it is not tested and nothing is called "
+            "significant. LightGCN is a graph baseline (no contrastive term); SGL, SimGCL "
+            "and XSimGCL add contrastive views to it.",
+        ]
+    return lines

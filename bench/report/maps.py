@@ -13,7 +13,10 @@ from tabulate import tabulate
 
 from bench.evaluation.significance import recall_curve
 from bench.evaluation.topk import top_k
+from bench.report.families import CONTRASTIVE_KINDS, best_baseline, best_per_kind, entries
 from bench.report.figures import (
+    MAX_CURVES,
+    MIN_CLUSTER,
     embedding_map,
     figure_key,
     is_current,
@@ -26,22 +29,46 @@ from bench.report.significance import Runs, mean_recall
 GRAPH_MAPS = ("lightgcn", "simgcl")  # graph methods whose user embeddings get a t-SNE map
 
 
+def recall_panels(runs: Runs, dataset: str, protocol: str = "full") -> dict[str, dict]:
+    """Two panels of mean recall@k curves, the leader of each family (tuned where tuned):
+    the contrastive families with the leading baseline and the floor, then the baselines
+    and the other families; at most 8 curves each."""
+    items = entries(runs, dataset, protocol)
+    best = best_per_kind([e for e in items if any("hits" in a for _, a in e.runs)])
+    top = best_baseline(list(best.values()))
+    curves = {
+        kind: (
+            f"{e.name} ({kind})",
+            np.mean([recall_curve(a) for _, a in e.runs if "hits" in a], 0),
+        )
+        for kind, e in best.items()
+    }
+    first = [k for k in best if k in CONTRASTIVE_KINDS or k == "floor"]
+    if top is not None and first:
+        first.append(top.kind)
+    second = [k for k in best if k not in first or (top is not None and k == top.kind)]
+    panels = {
+        "contrastive families against the leading baseline and the untrained floor": first,
+        "baselines and the other families": second,
+    }
+    return {t: dict(curves[k] for k in ks[:MAX_CURVES]) for t, ks in panels.items() if ks}
+
+
 def _recall_figure(runs: Runs, dataset: str, out_dir: Path, rel: str) -> list[str]:
-    curves = {}
-    for (d, protocol, method), mruns in runs.items():
-        arrays = [a for _, a in mruns if "hits" in a]
-        if d == dataset and protocol == "full" and arrays:
-            curves[method] = np.mean([recall_curve(a) for a in arrays], axis=0)
-    if not curves:
+    panels = recall_panels(runs, dataset)
+    if not panels:
         return []
     name = f"{dataset}-recall-at-k-full.png"
-    title = f"{dataset}, protocol full: recall@k, k = 1..50"
+    title = f"{dataset}, protocol full: recall@k, k = 1..50, each family's leader"
     cache = load_cache(out_dir)
     key = figure_key(
-        "recall_at_k_plot", title, sorted(curves), *[curves[m] for m in sorted(curves)]
+        "recall_at_k_plot",
+        title,
+        [(t, sorted(c)) for t, c in panels.items()],
+        *[c[m] for c in panels.values() for m in sorted(c)],
     )
     if not is_current(cache, out_dir, name, key):
-        recall_at_k_plot(curves, out_dir / name, title)
+        recall_at_k_plot(panels, out_dir / name, title)
         cache[name] = {"key": key}
         save_cache(out_dir, cache)
     return ["### Figures", "", f"![recall@k on full]({rel}/{name})", ""]
@@ -129,8 +156,10 @@ def figures_section(
         lines += ["### Figures", ""]
     return lines + [
         "t-SNE (scikit-learn, random_state 0) of every user's vector from the lowest split "
-        "seed, coloured by KMeans cluster; the number of clusters (3-8) maximises the "
-        "silhouette score, computed on the original vectors.",
+        "seed, coloured by KMeans cluster. KMeans runs with 3 to 8 clusters; members of a "
+        f"cluster under {MIN_CLUSTER} users (outliers, whose top movies would be one "
+        "person's likes) join the nearest larger cluster, so a map may show fewer than 3; "
+        "the labels kept maximise the silhouette score, computed on the original vectors.",
         "",
         tabulate(
             rows,

@@ -10,11 +10,12 @@ import numpy as np
 from bench.report.figures import (
     figure_key,
     is_current,
+    line_style,
     load_cache,
     new_figure,
+    palette,
     save_cache,
     save_png,
-    tab10,
 )
 from bench.report.scale_exponents import growth_exponent, method_order, points
 
@@ -37,7 +38,7 @@ def scale_figure(entries: list[dict], path: Path) -> Path | None:
 
 
 def _draw(entries: list[dict], panels: tuple, methods: list[str], path: Path) -> Path:
-    fig, axes = new_figure(2, 2, figsize=(10, 7.5))
+    fig, axes = new_figure(2, 2, figsize=(13, 7.5))
     for ax, stage in zip(axes.ravel(), panels, strict=True):
         drawn = []
         for i, m in enumerate(methods):
@@ -48,7 +49,9 @@ def _draw(entries: list[dict], panels: tuple, methods: list[str], path: Path) ->
             xs, ys = np.asarray(xs)[order], np.asarray(ys)[order]
             slope = growth_exponent(xs, ys)
             name = m if not np.isfinite(slope) else f"{m} (slope {slope:.2f})"
-            ax.plot(xs, ys, "o-", color=tab10(i), label=name, lw=1.5, ms=4)
+            ax.plot(
+                xs, ys, marker="o", ls=line_style(i), color=palette(i), label=name, lw=1.5, ms=4
+            )
             drawn += list(zip(xs, ys, strict=True))
         if len({x for x, _ in drawn}) >= 2:
             x = np.array(sorted({x for x, _ in drawn}))
@@ -61,7 +64,7 @@ def _draw(entries: list[dict], panels: tuple, methods: list[str], path: Path) ->
         ax.set_ylabel("seconds")
         ax.grid(alpha=0.3, which="both")
         if drawn:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.suptitle("Seconds per stage against dataset size (log-log)")
     fig.tight_layout()
     return save_png(fig, Path(path))

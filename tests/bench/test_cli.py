@@ -77,7 +77,9 @@ def test_run_stores_records_exports_json_and_writes_report(capsys, tmp_path):
         assert all(key in r for r in records)
     assert {r["protocol"] for r in records} == {"full", "strategy4"}
     assert 0 < records[0]["metrics"]["recall@10"] <= 100
-    text = report.read_text()
+    # the first page answers; the full per-protocol tables are on the linked tables page
+    assert "tables.md" in report.read_text()
+    text = (tmp_path / "tables.md").read_text()
     assert "#### `strategy4`" in text and "| recall@20 (%)" in text
 
 

@@ -32,7 +32,7 @@ def test_tune_then_run_tuned_stores_a_tuned_record_and_reports_it(tmp_path, caps
     assert record["tuning"]["study"] == "ml-latest-small/strategy4/item-knn/seed0/recall@20"
     assert set(record["tuning"]["params"]) <= set(record["params"])
     assert all(record["params"][k] == v for k, v in record["tuning"]["params"].items())
-    report = (tmp_path / "report.md").read_text()
+    report = (tmp_path / "tables.md").read_text()
     assert "### Defaults vs tuned (recall@20 on test)" in report
     assert "Tuning every baseline above took" in report  # the time budget, from the study
     assert main([*run, "--tuned", "--param", "K=5"]) == 2
@@ -55,7 +55,7 @@ def test_a_strategy_tuned_in_a_narrowed_space_is_refit_with_its_fixed_parameters
         (tmp_path / "ml-latest-small/strategy4/strategy4[tuned]/seed0.json").read_text()
     )
     assert record["params"]["margin"] == 0.5 and record["params"]["epochs"] in (1, 2)
-    report = (tmp_path / "report.md").read_text()
+    report = (tmp_path / "tables.md").read_text()
     assert "epochs=1..2 margin=0.5" in report  # the narrowed space is stated
     assert "ml-latest-small-tuning-importance.png" in report
     assert (tmp_path / "figures" / "ml-latest-small-tuning-importance.png").exists()

@@ -1,7 +1,7 @@
 import pytest
 
 from bench.errors import BenchError
-from bench.report.build import build_report
+from bench.report.build import build_report, report_pages
 from bench.report.seed_table import SEED_TABLE
 from bench.running.store import save_record
 
@@ -55,7 +55,7 @@ def cells(text: str, label: str) -> list[str]:
 
 
 def test_headline_table_puts_the_seed_figures_beside_ours(results):
-    text = build_report(results)
+    text = report_pages(results)["seed.md"]
     assert cells(text, "recall@20 (%) ours") == ["3.00 ± 1.41"]
     assert cells(text, "recall@20 (%) seed") == [f"{SEED_TABLE['strategy1']['recall@20']:.2f}"]
     assert cells(text, "recall@20 difference") == ["+1.03"]  # 3.00 - 1.97
@@ -63,13 +63,17 @@ def test_headline_table_puts_the_seed_figures_beside_ours(results):
     assert cells(text, "Size Train Set seed") == ["51,576"]
 
 
-def test_findings_say_plainly_when_a_baseline_wins(results):
+def test_two_seeds_without_per_user_values_are_never_called_significant(results):
     text = build_report(results)
-    assert "strategy1 (3.00%), does not beat the best baseline, ease (31.00%)" in text
+    assert cells(text, "seed strategies") == ["strategy1 3.00 ± 1.41 d n=2"]
+    assert cells(text, "MF (ALS, BPR, SVD, EASE)") == ["**ease 31.00 ± 1.41 d n=2**"]
+    assert "strategy1 (3.00%) against the leading baseline ease (31.00%): not tested" in text
+    assert "no single best: ease has the highest mean (31.00%) but cannot be tested" in text
+    assert " is best" not in text
 
 
 def test_timing_table_compares_training_with_its_flop_bound(results):
-    text = build_report(results)
+    text = report_pages(results)["timings.md"]
     # 2e12 FLOP at 100 GFLOP/s = 20 s bound; 30 s measured -> 1.50x
     row = cells(text, "strategy1")  # protocol column first, then method
     assert row[0] == "strategy1"
@@ -83,7 +87,8 @@ def test_no_results_is_a_clear_error(tmp_path):
 
 def test_a_partial_store_says_what_is_missing(tmp_path):
     save_record(tmp_path, record("popularity", "full", 0, 15.0))  # no per-user arrays either
-    text = build_report(tmp_path)
+    pages = report_pages(tmp_path)
+    text = pages["seed.md"]
     assert "**Missing from the stored results:** strategy1, strategy2, strategy3, strategy4" in text
     assert "python -m bench run strategy1 strategy2 strategy3 strategy4" in text
-    assert "| recall@20 (%)" in text  # the per-protocol table is still there
+    assert "| recall@20 (%)" in pages["tables.md"]  # the per-protocol table is still there
