@@ -92,9 +92,9 @@ ADAPTERS: dict[str, Callable[[object, np.ndarray], np.ndarray]] = {
 
 # the module of each method above, so a cached answer needs no import of the methods
 MODULES = {
-    "content-tags": "methods.content",
-    "collab-embed": "methods.content",
-    "hybrid": "methods.content",
+    "content-tags": "methods.content_tags",
+    "collab-embed": "methods.collab_embed",
+    "hybrid": "methods.hybrid",
     "item2vec": "methods.item2vec",
     "item-knn": "methods.item_knn",
     "ease": "methods.ease",

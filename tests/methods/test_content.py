@@ -8,7 +8,9 @@ import scipy.sparse as sp
 from bench.errors import BenchError
 from bench.protocol import TrainData
 from methods.base import NotFittedError
-from methods.content import CollabEmbed, ContentTags, Hybrid, movie_documents
+from methods.collab_embed import CollabEmbed, unrated_pairs
+from methods.content_tags import ContentTags, movie_documents
+from methods.hybrid import Hybrid
 from methods.item2vec import Item2Vec
 from methods.search_space import Choice
 
@@ -145,6 +147,80 @@ def test_hybrid_similarity_and_scores_are_the_weighted_mean_of_its_parts(weighti
     assert hybrid.tag_coverage_ == pytest.approx(4 / 6)
 
 
+SMALL_CONTENT = dict(hidden_size=16, encoding_size=4, epochs=3)
+SMALL_COLLAB = dict(factors=8, epochs=2)
+SMALL_HYBRID = dict(
+    content_hidden_size=16,
+    content_encoding_size=4,
+    content_epochs=3,
+    collab_factors=8,
+    collab_epochs=2,
+)
+
+
+def counting(monkeypatch, cls) -> list:
+    """Record every fresh fit of ``cls`` (its ``_fit_fresh``) in the returned list."""
+    calls, fit = [], cls._fit_fresh
+
+    def counted(self, train):
+        calls.append(self)
+        return fit(self, train)
+
+    monkeypatch.setattr(cls, "_fit_fresh", counted)
+    return calls
+
+
+def test_hybrid_after_its_parts_on_the_same_train_data_refits_neither(monkeypatch):
+    train = make_train()
+    content_fits, collab_fits = (
+        counting(monkeypatch, ContentTags),
+        counting(monkeypatch, CollabEmbed),
+    )
+    content = ContentTags(**SMALL_CONTENT).fit(train)
+    collab = CollabEmbed(**SMALL_COLLAB).fit(train)
+    hybrid = Hybrid(**SMALL_HYBRID).fit(train)
+    assert len(content_fits) == len(collab_fits) == 1
+    parts = [v for v in train.derived.values() if isinstance(v, ContentTags | CollabEmbed)]
+    assert len(parts) == 2 and hybrid.content_ in parts and hybrid.collab_ in parts
+    assert hybrid.content_ is content_fits[0] and hybrid.collab_ is collab_fits[0]
+    assert content.blocks_ is hybrid.content_.blocks_ and collab.blocks_ is hybrid.collab_.blocks_
+    assert hybrid.timings_ == {"content:reused": 0.0, "collab:reused": 0.0}
+    fresh = Hybrid(**SMALL_HYBRID).fit(make_train())
+    assert len(content_fits) == len(collab_fits) == 2  # new train data: fitted again
+    assert "content:autoencoder" in fresh.timings_ and "collab:validation" in fresh.timings_
+    users = np.arange(10)
+    np.testing.assert_array_equal(hybrid.score(users), fresh.score(users))
+    ContentTags(**{**SMALL_CONTENT, "epochs": 2}).fit(train)  # another parameter: a new fit
+    assert len(content_fits) == 3
+
+
+def test_the_default_hybrid_shares_the_default_parts():
+    content, collab = Hybrid().parts()
+    assert content.result_params() == ContentTags().result_params()
+    assert collab.result_params() == CollabEmbed().result_params()
+
+
+def test_a_tuner_s_trial_reports_its_epochs_and_keeps_its_fit_out_of_the_memo():
+    train, seen = make_train(), []
+    method = CollabEmbed(**SMALL_COLLAB, patience=2)
+    method.epoch_callback = lambda epoch, value: seen.append(epoch)
+    method.fit(train)
+    assert seen == [epoch for epoch, _ in method.history_] and seen
+    assert not [v for v in train.derived.values() if isinstance(v, CollabEmbed)]
+    assert method.best_epoch_ in seen
+
+
+def test_content_tags_reports_each_epoch_to_a_tuner_that_watches_a_validation_slice():
+    from bench.evaluation.validation import carve_validation
+
+    train, seen = make_train(), []
+    method = ContentTags(**SMALL_CONTENT)
+    method.epoch_callback = lambda epoch, value: seen.append(epoch)
+    method.monitor_validation = carve_validation(train, 0)
+    method.fit(train)
+    assert seen == [1, 2, 3] and method.best_epoch_ == 3  # reported, never stopped
+
+
 def test_scoring_before_fit_is_an_error():
     with pytest.raises(NotFittedError):
         Hybrid().score(np.array([0]))
@@ -253,8 +329,6 @@ def test_each_item_similarity_model_lists_a_movie_s_franchise_siblings_first(nam
 
 
 def test_unrated_pairs_are_drawn_per_rating_and_never_rated():
-    from methods.content import unrated_pairs
-
     train = planted_franchises()
     users, items = unrated_pairs(train.matrix, 4, np.random.default_rng(0))
     rated = set(zip(*train.matrix.nonzero(), strict=True))
