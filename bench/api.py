@@ -117,7 +117,13 @@ def run_records(
     job_list = plan(
         methods, None if protocols is None else list(protocols), list(seeds), everything
     )
-    records = runner.run(job_list, _params(params, methods), n_jobs=jobs, scheduler=scheduler)
+    records = runner.run(
+        job_list,
+        _params(params, methods),
+        n_jobs=jobs,
+        scheduler=scheduler,
+        description=("all" if everything else "run") + (" --force" if force else ""),
+    )
     return RunOutcome(records, runner)
 
 

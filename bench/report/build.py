@@ -25,10 +25,11 @@ from bench.report.tables import (
     epochs_section,
     per_protocol_section,
     splits_section,
-    timing_section,
 )
+from bench.report.timing import timing_section
 from bench.report.tuning import tuning_section
 from bench.running.identity import older_code
+from bench.running.run_log import load_runs_log
 from bench.running.similar_eval import load_evaluation
 from bench.running.slips import load_seed_slips, slips_path
 from bench.running.store import iter_records, load_arrays
@@ -137,7 +138,9 @@ def dataset_pages(
     tables += rating_section(groups, dataset)
     tables += tuning_section(groups, dataset, figures_dir, "figures")
     tables += splits_section(records, dataset)
-    pages["timings.md"] += timing_section(records, groups, dataset, methods)
+    pages["timings.md"] += timing_section(
+        records, groups, dataset, methods, load_runs_log(results, dataset)
+    )
     clusters: dict = {}
     figures = figures_section(runs, dataset, figures_dir, "figures", clusters)
     pages["figures.md"] += figures + clusters_section(clusters, *_train_loader(dataset, runs))

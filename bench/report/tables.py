@@ -1,8 +1,7 @@
-"""The per-protocol, common-ground, timing, protocol-parameter and epochs tables."""
+"""The per-protocol, common-ground, protocol-parameter and epochs tables."""
 
 from __future__ import annotations
 
-import numpy as np
 from tabulate import tabulate
 
 from bench.protocol import PROTOCOLS, RANKING_PROTOCOLS
@@ -38,56 +37,6 @@ def common_ground_table(groups, dataset: str, methods: list[str]) -> str | None:
     present.sort(key=lambda m: -values(groups[(dataset, "full", m)], "recall@20").mean())
     rows = [[m] + [mean_std(groups[(dataset, "full", m)], k, 1) for k in keys] for m in present]
     return tabulate(rows, headers=["method"] + keys, tablefmt="github", disable_numparse=True)
-
-
-def timing_table(groups, dataset: str, methods: list[str]) -> str | None:
-    rows = []
-    for protocol in PROTOCOLS:
-        for m in methods:
-            runs = groups.get((dataset, protocol, m))
-            if not runs:
-                continue
-            fit = np.mean([r["timings"].get("fit", np.nan) for r in runs])
-            score = np.mean(
-                [r["timings"].get("score", r["timings"].get("predict", np.nan)) for r in runs]
-            )
-            sampling = [r["timings"].get("fit:sampling") for r in runs]
-            training = [r["timings"].get("fit:training") for r in runs]
-            flops = [r.get("train_flops") for r in runs]
-            bound = "-"
-            if all(f is not None for f in flops):
-                bound_s = np.mean(
-                    [f / (r["matmul_gflops"] * 1e9) for f, r in zip(flops, runs, strict=True)]
-                )
-                bound = f"{bound_s:.2f}"
-            ratio = "-"
-            if bound != "-" and all(t is not None for t in training) and np.mean(training) > 0.05:
-                ratio = f"{np.mean(training) / bound_s:.2f}x"
-            rows.append(
-                [
-                    protocol,
-                    m,
-                    f"{fit:.2f}",
-                    f"{score:.3f}",
-                    "-" if None in sampling else f"{np.mean(sampling):.2f}",
-                    "-" if None in training else f"{np.mean(training):.1f}",
-                    bound,
-                    ratio,
-                ]
-            )
-    if not rows:
-        return None
-    headers = [
-        "protocol",
-        "method",
-        "fit s",
-        "score+top-k s",
-        "pair sampling s",
-        "training s",
-        "FLOP bound s",
-        "training / bound",
-    ]
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def protocol_params_table(records: list[dict], dataset: str) -> str:
@@ -178,22 +127,6 @@ def per_protocol_section(
         if table:
             out += [f"#### `{protocol}`: {PROTOCOLS[protocol].description}", "", table, ""]
     return out
-
-
-def timing_section(records: list[dict], groups, dataset: str, methods: list[str]) -> list[str]:
-    timing = timing_table(groups, dataset, methods)
-    if not timing:
-        return []
-    gflops = np.median([r["matmul_gflops"] for r in records if r.get("matmul_gflops")])
-    return [
-        "### Timings (seconds, mean over seeds)",
-        "",
-        f"FLOP bound = the training's matmul FLOPs / the float32 matmul throughput "
-        f"measured in the same run (median {gflops:.0f} GFLOP/s).",
-        "",
-        timing,
-        "",
-    ]
 
 
 def splits_section(records: list[dict], dataset: str) -> list[str]:

@@ -17,6 +17,7 @@ from bench.running.factory import make_method
 from bench.running.grid import run_grid
 from bench.running.jobs import Job
 from bench.running.progress import Progress
+from bench.running.run_log import RunClock
 from bench.running.sharing import share_fits, shared_record
 from bench.running.store import check_writable, load_arrays, record_path, save_record
 from bench.running.studies import default_storage, resolve_tuning
@@ -34,6 +35,7 @@ class Runner(Experiments):
         params: dict[str, dict] | None = None,
         n_jobs: int = 1,
         scheduler: str | None = None,
+        description: str = "run",
     ) -> list[dict]:
         """Run every job (reusing stored records of the same experiment unless ``force``).
 
@@ -42,7 +44,9 @@ class Runner(Experiments):
         ``n_jobs > 1`` (local processes, joblib) or a Dask ``scheduler`` address the jobs
         still to compute run in parallel; the records come back to this process, which
         alone writes them (atomically), so workers need no shared filesystem. A job that
-        fails there is reported after the others have landed."""
+        fails there is reported after the others have landed. A run that fits anything is
+        logged (``description``, wall time, sum of fits, load: :mod:`bench.running.run_log`),
+        also when a job failed."""
         if n_jobs < 1:
             raise BenchError(f"--jobs must be a positive integer, got {n_jobs}")
         discover()
@@ -70,14 +74,21 @@ class Runner(Experiments):
                 self._store_copies(prepared, records, source, copies)
         copies = {c for cs in shared.values() for c in cs}
 
+        computed: list[dict] = []
+
         def landed(i: int, record: dict, arrays: dict) -> None:
             records[i] = record
+            computed.append(record)
             self._store_copies(prepared, records, i, shared.get(i, ()), arrays)
 
-        if n_jobs == 1 and scheduler is None:
-            self._run_serial(prepared, copies, landed)
-        else:
-            run_grid(self, prepared, n_jobs, scheduler, compute_cell, copies, landed)
+        clock = RunClock(description, n_jobs if scheduler is None else 0)
+        try:
+            if n_jobs == 1 and scheduler is None:
+                self._run_serial(prepared, copies, landed)
+            else:
+                run_grid(self, prepared, n_jobs, scheduler, compute_cell, copies, landed)
+        finally:
+            clock.finish(self.results, self.dataset, computed, self.shared, self.reused)
         return records
 
     def _run_serial(self, prepared: list[tuple], skip: set[int], landed) -> None:
