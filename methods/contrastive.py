@@ -121,8 +121,8 @@ class EncoderTrainer(Trainer):
 
     def _sample(self, rng: np.random.Generator) -> None:
         t = time.perf_counter()
-        if self.index is None:
-            self.index = PairIndex.build(self.data)
+        if self.index is None:  # one index per train data, shared by every strategy
+            self.index = self.data.memo(("pairs.PairIndex",), lambda: PairIndex.build(self.data))
         self.triples = self.index.sample(self.model.rule, rng)
         self.sampling += time.perf_counter() - t
         self.n_triples = len(self.triples.anchors)
