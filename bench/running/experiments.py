@@ -21,7 +21,14 @@ from bench.memory import memory_budget, parse_size
 from bench.protocol import ProtocolData, Split, get_protocol
 from bench.running.compute import fit_and_evaluate, protocol_data, split_of
 from bench.running.factory import label, make_method
-from bench.running.identity import CodeIndex, code_hash, config_hash, protocol_fields, stale_reason
+from bench.running.identity import (
+    CodeIndex,
+    code_hash,
+    config_hash,
+    package_versions,
+    protocol_fields,
+    stale_reason,
+)
 from bench.running.jobs import Job
 from bench.running.provenance import matmul_gflops
 from bench.running.records import compact_arrays, make_record
@@ -66,6 +73,7 @@ class Experiments:
         self._protocols: dict[tuple[int, str], ProtocolData] = {}
         self._gflops: float | None = None
         self._code = CodeIndex()
+        self._packages = package_versions()
         self.reused = 0  # jobs answered from the store instead of being run
         self.stale: Counter[str] = Counter()  # stored records recomputed, by reason
         self.forced = self.new = 0  # recomputed under --force; never stored before
@@ -123,6 +131,7 @@ class Experiments:
             "seed": job.seed,
             "split_hash": data.split_hash,
             "code_hash": code_hash(self.code_files(job.method)),
+            "packages": self._packages,
         }
         if data.protocol.task == "ranking":  # RMSE does not depend on the ks
             identity["ks"] = list(self.ks)

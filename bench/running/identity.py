@@ -5,7 +5,8 @@ content digest, the split hash, the protocol's fields (not its prose description
 method, the parameters that change results (``Recommender.result_params``: every
 constructor parameter but the declared ``non_result_params`` such as ``device``), the
 split seed, the ks (ranking protocols only: RMSE does not depend on them), the tuning study
-and trial of a ``--tuned`` run, and the **code hash**. Its hash is the record's
+and trial of a ``--tuned`` run, the installed versions of the numerical libraries
+(:data:`NUMERIC_PACKAGES`), and the **code hash**. Its hash is the record's
 ``config_hash``; a stored record is reused only when that hash is the one the current code
 computes.
 
@@ -190,6 +191,32 @@ def older_code(records: list[dict], index: CodeIndex | None = None) -> list[dict
     return [r for r in records if changed_files(r, index) != []]
 
 
+# the numerical libraries a fit's numbers depend on: another version is another experiment
+NUMERIC_PACKAGES = (
+    "numpy",
+    "scipy",
+    "torch",
+    "implicit",
+    "scikit-learn",
+    "scikit-surprise",
+    "gensim",
+)
+
+
+def package_versions() -> dict[str, str | None]:
+    """``{package: version}`` of :data:`NUMERIC_PACKAGES` as installed (``None``: absent),
+    read from the package metadata without importing them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in NUMERIC_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def stale_reason(stored: dict, identity: dict, code: dict[str, str | None]) -> str:
     """Why a stored record is not the experiment ``identity`` describes, in a few words."""
     old = stored.get("identity")
@@ -207,6 +234,7 @@ def stale_reason(stored: dict, identity: dict, code: dict[str, str | None]) -> s
         "params": "parameters changed",
         "tuning": "tuned trial changed",
         "ks": "ks changed",
+        "packages": "library versions changed",
     }
     for key in sorted(set(old) | set(identity)):
         if old.get(key) != identity.get(key):

@@ -11,10 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.errors import BenchError
-from bench.running.identity import CodeIndex, code_hash, older_code, stale_reason
+from bench.running.identity import CodeIndex, code_hash, config_hash, older_code, stale_reason
 from bench.running.jobs import Job, plan
 from bench.running.runner import Runner
 from bench.running.store import iter_records, record_path
@@ -83,6 +84,17 @@ def test_stale_reasons_name_what_changed():
     assert stale_reason(changed, identity, code) == "code of methods/graph.py changed"
     params = dict(stored, identity=dict(identity, params={"epochs": 4}))
     assert stale_reason(params, identity, code) == "parameters changed"
+    torch = dict(stored, identity=dict(identity, packages={"torch": "2.2.0"}))
+    assert stale_reason(torch, identity, code) == "library versions changed"
+
+
+def test_the_installed_numerical_libraries_are_part_of_the_identity():
+    runner = Runner()
+    identity = runner.config(Job("als", "full", 0), {}, None)
+    assert identity["packages"]["numpy"] == np.__version__
+    assert identity["packages"]["implicit"]  # read from metadata: implicit is not imported
+    runner._packages = {**runner._packages, "torch": "0.0-other"}
+    assert config_hash(runner.config(Job("als", "full", 0), {}, None)) != config_hash(identity)
 
 
 def test_the_reuse_summary_counts_reused_stale_and_new():
