@@ -9,6 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from bench.protocol import TrainData
+from methods import autorec_cost, autorec_net
 from methods.autorec import (
     AutoEncoder,
     AutoRec,
@@ -90,6 +91,47 @@ def test_sparse_training_loss_equals_the_dense_masked_objective():
     pred = torch.sigmoid(ones @ net.w_in + net.b_in) @ net.w_out.T + net.b_out
     implicit = training_loss(net, binary, everything, l2=0.0, implicit=True)
     torch.testing.assert_close(implicit, ((pred - ones) ** 2).mean())
+
+
+@pytest.mark.parametrize("layers, act", [((4,), "sigmoid"), ((4, 6, 4), "selu")])
+def test_the_gathered_and_dense_explicit_paths_give_one_loss_and_gradient(monkeypatch, layers, act):
+    """The explicit loss reads the observed entries from a dense reconstruction or gathers
+    them (``DENSE_RATIO``); both are the same objective with the same gradients."""
+    rng = np.random.default_rng(3)
+    table = np.where(rng.random((7, 9)) < 0.3, rng.integers(1, 6, (7, 9)), 0).astype(np.float32)
+    rows = Rows(sp.csr_matrix(table), torch.device("cpu"))
+    batch = torch.tensor([5, 0, 2, 6])
+    results = []
+    for ratio in (0.0, float("inf")):  # 0: always gathered, inf: always dense
+        monkeypatch.setattr(autorec_net, "DENSE_RATIO", ratio)
+        net = small_net(9, layers, act, act)
+        loss = training_loss(net, rows, batch, l2=0.01, implicit=False)
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in net.parameters()]))
+    (gathered, grads_g), (dense, grads_d) = results
+    torch.testing.assert_close(gathered, dense)
+    for a, b in zip(grads_g, grads_d, strict=True):
+        torch.testing.assert_close(a, b)
+    assert gathered > 0
+
+
+def test_epoch_flops_count_each_layer_forward_and_backward():
+    # 3 rows, 4 entries, 5 inputs, layers (2, 6, 2): first layer 4 * 4 * 2, hidden
+    # 6 * 3 * (2 * 6 + 6 * 2), output 6 * 3 * 5 * 2 dense or 6 * 4 * 2 at the entries
+    assert autorec_cost.epoch_flops(3, 4, 5, (2, 6, 2), dense=True) == 32 + 432 + 180
+    assert autorec_cost.epoch_flops(3, 4, 5, (2, 6, 2), dense=False) == 32 + 432 + 48
+    assert autorec_cost.pass_flops(3, 4, 5, (2,)) == 2 * 4 * 2 + 2 * 3 * 2 * 5
+
+
+def test_fit_records_its_flops_and_their_bound():
+    train, _ = planted()
+    model = AutoRecImplicit(hidden=4, **{**TINY, "epochs": 3}).fit(train)
+    rows, nnz, inputs = train.n_items, train.matrix.nnz, train.n_users
+    # the refit's epochs and the final reconstruction on the whole train split are a lower
+    # bound: the validated epochs on the fit part come on top
+    floor = model.best_epoch_ * autorec_cost.epoch_flops(rows, nnz, inputs, (4,), dense=True)
+    assert model.train_flops_ > floor + autorec_cost.pass_flops(rows, nnz, inputs, (4,))
+    assert 0 < model.train_bound_seconds_ < 60
 
 
 def test_rows_batch_gathers_the_entries_of_the_requested_rows():

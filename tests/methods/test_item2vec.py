@@ -57,8 +57,9 @@ def test_same_seed_gives_identical_scores():
 
 def test_score_is_summed_cosine_to_liked_movies_and_unknown_movies_are_minus_inf():
     train = make_train()
-    model = Item2Vec(vector_size=8, epochs=3).fit(train)
+    model = Item2Vec(vector_size=8, epochs=3, window=0).fit(train)
     assert model.window_ == 4  # the whole (longest) profile
+    assert Item2Vec(vector_size=8).fit(train).window_ == 5  # the default window
     scores = model.score(np.array([0, 1]))
     v = model.vectors_
     cosine = v[:8] @ v[:8].T
