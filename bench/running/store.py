@@ -54,6 +54,9 @@ def save_record(results: Path, record: dict, arrays: dict[str, np.ndarray] | Non
         np.savez_compressed(buf, **arrays)
         payload = buf.getvalue()
     with record_lock(path):
+        # a writer killed mid-write leaves its temporary file; under the lock none is live
+        for leftover in path.parent.glob(f".{path.stem}.*.tmp"):
+            leftover.unlink(missing_ok=True)
         if payload:
             atomic_write_bytes(path.with_suffix(".npz"), payload)
         else:

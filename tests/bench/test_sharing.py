@@ -65,17 +65,16 @@ def test_a_copy_is_made_from_a_stored_record_when_its_source_was_run_before(tmp_
     later.run(plan(["item-knn"], ["strategy1", "strategy3"], [0]))
     assert later.reused == 1 and later.shared == 1
     stored = records_by_key(tmp_path)
-    assert stored[("strategy3", "item-knn")][0]["metrics"] == (
-        stored[("strategy1", "item-knn")][0]["metrics"]
+    assert (
+        stored[("strategy3", "item-knn")][0]["metrics"]
+        == (stored[("strategy1", "item-knn")][0]["metrics"])
     )
 
 
 @pytest.mark.parametrize(
     "name", sorted(n for n, e in (discover() or REGISTRY).items() if e.trains_like)
 )
-def test_a_method_declared_to_train_like_another_gives_its_exact_scores(
-    name, movielens, split0
-):
+def test_a_method_declared_to_train_like_another_gives_its_exact_scores(name, movielens, split0):
     data = apply_protocol(movielens, split0, get_protocol("strategy1"))
     entry = REGISTRY[name]
     params = {**TINY, "epochs": 2, "device": "cpu", "seed": 3}

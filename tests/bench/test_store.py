@@ -31,6 +31,15 @@ def test_no_temporary_files_are_left_behind(tmp_path):
     assert names == ["seed0.json", "seed0.npz", "seed1.json"]
 
 
+def test_a_writer_killed_mid_write_leaves_no_temporary_file_after_the_next_save(tmp_path):
+    folder = save_record(tmp_path, record()).parent
+    (folder / ".seed0.npz.x1y2.tmp").write_bytes(b"half")  # what a SIGKILL leaves
+    (folder / ".seed1.json.x3.tmp").write_bytes(b"half")  # another record's: not ours
+    save_record(tmp_path, record(), {"users": np.arange(3)})
+    assert not (folder / ".seed0.npz.x1y2.tmp").exists()
+    assert (folder / ".seed1.json.x3.tmp").exists()
+
+
 def test_failed_write_leaves_the_previous_record_intact(tmp_path, monkeypatch):
     save_record(tmp_path, record())
     bad = record(metrics={"recall@10": object()})  # not JSON-serialisable

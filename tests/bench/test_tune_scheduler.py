@@ -188,7 +188,9 @@ def test_pruning_works_across_workers(tmp_path, fakes):  # noqa: F811
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert pruned and len(pruned) + len(complete) == 14
-    assert all(len(t.intermediate_values) == 1 for t in pruned)
+    # a trial is stopped at the first step where the median of the others' (finished on
+    # either worker, read from the shared storage) is above it: early, not always at step 1
+    assert all(1 <= len(t.intermediate_values) < 5 for t in pruned)
     assert all(len(t.intermediate_values) == 5 for t in complete)
 
 
