@@ -55,6 +55,20 @@ def _dask(cells: list[tuple], address: str, worker: Worker) -> Iterator[tuple[in
             yield futures[future], result
 
 
+def _cells(runner, prepared: list[tuple], n_jobs: int, scheduler, skip) -> tuple[list, list]:
+    """The worker arguments of each job to compute, and its index in ``prepared``."""
+    cells, where = [], []
+    # local processes share this machine's budget; cluster workers use their own machine's
+    # default unless a budget was given
+    budget = explicit_budget(runner.memory_budget) if scheduler else runner.budget // n_jobs
+    for i, (job, job_params, ident, stored) in enumerate(prepared):
+        if stored is not None or i in skip:
+            continue
+        cells.append((runner.spec(), job, job_params, ident, runner.keeps_vectors(job), budget))
+        where.append(i)
+    return cells, where
+
+
 def run_grid(
     runner,
     prepared: list[tuple],
@@ -72,15 +86,7 @@ def run_grid(
     if n_jobs < 1:
         raise BenchError(f"--jobs must be a positive integer, got {n_jobs}")
     records: list = [stored for *_, stored in prepared]
-    cells, where = [], []
-    # local processes share this machine's budget; cluster workers use their own machine's
-    # default unless a budget was given
-    budget = explicit_budget(runner.memory_budget) if scheduler else runner.budget // n_jobs
-    for i, (job, job_params, ident, stored) in enumerate(prepared):
-        if stored is not None or i in skip:
-            continue
-        cells.append((runner.spec(), job, job_params, ident, runner.keeps_vectors(job), budget))
-        where.append(i)
+    cells, where = _cells(runner, prepared, n_jobs, scheduler, skip)
     if not cells:
         return records
     progress = Progress(len(cells))

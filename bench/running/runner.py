@@ -57,12 +57,7 @@ class Runner(Experiments):
                 raise BenchError("--tuned takes its parameters from the studies; drop --param")
             storage = self.storage or default_storage(self.results, self.dataset)
             self._tuning = resolve_tuning(jobs, self.dataset, storage, self.tuned_metric)
-        for job in jobs:  # fail on bad parameters before any training starts
-            make_method(job.method, self._params(job, params), job.seed)
-        prepared = []
-        for job in jobs:
-            job_params = self._params(job, params)
-            prepared.append((job, job_params, *self.prepare(job, job_params)))
+        prepared = self._prepare_all(jobs, params)
         todo = [p for p in prepared if p[3] is None]
         if todo:
             check_writable(self.results)
@@ -90,6 +85,16 @@ class Runner(Experiments):
         finally:
             clock.finish(self.results, self.dataset, computed, self.shared, self.reused)
         return records
+
+    def _prepare_all(self, jobs: list[Job], params: dict[str, dict]) -> list[tuple]:
+        """``(job, params, ident, stored)`` per job; bad parameters fail before any work."""
+        for job in jobs:
+            make_method(job.method, self._params(job, params), job.seed)
+        prepared = []
+        for job in jobs:
+            job_params = self._params(job, params)
+            prepared.append((job, job_params, *self.prepare(job, job_params)))
+        return prepared
 
     def _run_serial(self, prepared: list[tuple], skip: set[int], landed) -> None:
         n_todo = sum(stored is None for *_, stored in prepared) - len(skip)

@@ -126,6 +126,28 @@ def _hybrid_from_parts(fitted: dict, seed: int, params: dict):
     return hybrid.combine(have_c, have_e)
 
 
+def _check_methods(methods: Sequence[str]) -> None:
+    for name in methods:
+        if name not in similarity_methods():
+            raise BenchError(
+                f"'{name}' has no movie-to-movie similarity; choose from "
+                f"{', '.join(similarity_methods())}"
+            )
+
+
+def _list_row(data, table, method: str, groups, liked, pdata, items, counts) -> dict:
+    """One method's (or recipe's) measured lists: franchise recall, likers' test likes."""
+    return {
+        "method": method,
+        "params": table.params,
+        "franchise_recall": franchise_recall(table.neighbours, groups, LISTED),
+        "likers_test_likes": likers_test_likes(table.neighbours, liked, pdata.relevant, LISTED),
+        "fit_seconds": table.fit_seconds,
+        "diagnostics": table.extra,
+        "examples": _examples(data, table, items, counts),
+    }
+
+
 def evaluate_lists(
     runner,
     methods: Sequence[str] | None = None,
@@ -137,14 +159,8 @@ def evaluate_lists(
     """Fit every method (default: all with a movie-to-movie similarity, the seed's recipes
     too), measure its lists and keep its examples; a JSON-ready dict."""
     methods = list(methods or similarity_methods())
-    for name in methods:
-        if name not in similarity_methods():
-            raise BenchError(
-                f"'{name}' has no movie-to-movie similarity; choose from "
-                f"{', '.join(similarity_methods())}"
-            )
-    data = runner.data
-    pdata = runner.protocol_data(PROTOCOL, seed)
+    _check_methods(methods)
+    data, pdata = runner.data, runner.protocol_data(PROTOCOL, seed)
     train = pdata.train
     counts = np.diff(train.matrix.tocsc().indptr)
     groups = franchise_groups(data.movies["title"], counts)
@@ -156,35 +172,18 @@ def evaluate_lists(
         jobs += [(label, m, p) for label, (m, p) in SEED_RECIPES.items()]
     fitted, rows = {}, {}
     for label, method, params in jobs:
-        start = time.perf_counter()
-        keep: dict = {}
-
+        start, keep = time.perf_counter(), {}
         ready = _hybrid_from_parts(fitted, seed, params) if method == "hybrid" else None
         table = table_for(
-            data,
-            train,
-            fitted_on,
-            method,
-            seed=seed,
-            params=params,
-            cache_dir=cache_dir,
-            fitted=ready,
-            diagnose=_keeping(keep),
-        )
+            data, train, fitted_on, method, seed=seed, params=params, cache_dir=cache_dir,
+            fitted=ready, diagnose=_keeping(keep),
+        )  # fmt: skip
         if not params and "model" in keep:
             fitted[method] = keep["model"]
-        rows[label] = {
-            "method": method,
-            "params": table.params,
-            "franchise_recall": franchise_recall(table.neighbours, groups, LISTED),
-            "likers_test_likes": likers_test_likes(table.neighbours, liked, pdata.relevant, LISTED),
-            "fit_seconds": table.fit_seconds,
-            "diagnostics": table.extra,
-            "examples": _examples(data, table, items, counts),
-        }
+        rows[label] = row = _list_row(data, table, method, groups, liked, pdata, items, counts)
         progress(
-            f"{label}: franchise recall@10 {rows[label]['franchise_recall']:.1f}%, likers' "
-            f"test likes@10 {rows[label]['likers_test_likes']:.2f}% "
+            f"{label}: franchise recall@10 {row['franchise_recall']:.1f}%, likers' "
+            f"test likes@10 {row['likers_test_likes']:.2f}% "
             f"({'cached' if table.from_cache else f'{time.perf_counter() - start:.0f} s'})"
         )
     plain = {label: r for label, r in rows.items() if label in methods}

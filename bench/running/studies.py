@@ -247,14 +247,32 @@ def find_study(
     return prefix + (found[0] if found else DEFAULT_OBJECTIVE)
 
 
+TUNING_SEED = 0  # the split seed whose validation slice a study tunes on, by default
+
+
+def _has_study(storage: str, dataset: str, job, objective: str | None) -> bool:
+    prefix = f"{dataset}/{job.protocol}/{job.method}/seed{job.seed}/"
+    try:
+        names = optuna.get_all_study_names(open_storage(storage, create=False))
+    except FileNotFoundError:
+        return False
+    return any(
+        n.startswith(prefix) and (objective is None or n == prefix + objective) for n in names
+    )
+
+
 def resolve_tuning(
     jobs: list, dataset: str, storage: str, objective: str | None = None
 ) -> dict[object, dict]:
     """For each job, the best trial of its study (:func:`find_study`): ``{job: {params,
-    study, trial, storage, objective}}``; fails before anything runs when one is missing."""
+    study, trial, storage, objective}}``; fails before anything runs when one is missing.
+    A split seed without a study of its own uses split seed :data:`TUNING_SEED`'s: a method
+    is tuned once, on that seed's validation slice, and its best parameters run on every
+    split seed."""
     out = {}
     for job in jobs:
-        name = find_study(storage, dataset, job.protocol, job.method, job.seed, objective)
+        seed = job.seed if _has_study(storage, dataset, job, objective) else TUNING_SEED
+        name = find_study(storage, dataset, job.protocol, job.method, seed, objective)
         params, number = best_trial(job.method, storage, name)
         out[job] = {
             "params": params,

@@ -60,3 +60,25 @@ def test_a_strategy_tuned_in_a_narrowed_space_is_refit_with_its_fixed_parameters
     assert "ml-latest-small-tuning-importance.png" in report
     assert (tmp_path / "figures" / "ml-latest-small-tuning-importance.png").exists()
     capsys.readouterr()
+
+
+def test_a_method_tuned_on_seed_0_runs_its_best_parameters_on_every_split_seed(tmp_path):
+    results = str(tmp_path)
+    assert (
+        main(["tune", "item-knn", "--protocol", "strategy4", "--trials", "2", "--results", results])
+        == 0
+    )
+    run = ["run", "item-knn", "--protocol", "strategy4", "--tuned", "--seeds", "0", "1"]
+    assert main([*run, "--results", results, "--no-report"]) == 0
+    records = [
+        json.loads(
+            (tmp_path / f"ml-latest-small/strategy4/item-knn[tuned]/seed{s}.json").read_text()
+        )
+        for s in (0, 1)
+    ]
+    assert {r["tuning"]["study"] for r in records} == {
+        "ml-latest-small/strategy4/item-knn/seed0/recall@20"
+    }
+    tuned = records[0]["tuning"]["params"]
+    assert records[1]["tuning"]["params"] == tuned and records[1]["seed"] == 1
+    assert all(records[1]["params"][k] == v for k, v in tuned.items())

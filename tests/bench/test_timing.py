@@ -7,7 +7,7 @@ import json
 from bench import api
 from bench.report.common import group_records
 from bench.report.timing import grid_run, targets_table, timing_section
-from bench.running.run_log import load_runs_log
+from bench.running.run_log import job_seconds, load_runs_log
 
 
 def record(method: str, fit: float, protocol: str = "full", seed: int = 0, **extra) -> dict:
@@ -80,3 +80,8 @@ def test_a_run_that_fits_is_logged_with_its_wall_time_and_one_that_reuses_is_not
     assert json.loads((tmp_path / "ml-latest-small" / "runs.json").read_text()) == [entry]
     api.run_records(["popularity"], ["strategy1"], [0], results=tmp_path, everything=True)
     assert [e["description"] for e in load_runs_log(tmp_path, "ml-latest-small")] == ["run", "all"]
+
+
+def test_a_jobs_seconds_are_its_fit_and_scoring_not_the_parts_of_its_fit_again():
+    timings = {"fit": 10.0, "fit:validation": 7.0, "fit:refit": 3.0, "score": 0.5}
+    assert job_seconds({"timings": timings}) == 10.5

@@ -1,6 +1,8 @@
-"""One training epoch of strategy 1 (the seed's encoder and sizes) on ml-latest-small."""
+"""One training epoch of the strategies (the seed's encoder and sizes) on ml-latest-small:
+the triplet loss (strategy 1) and InfoNCE (strategy 1's InfoNCE form)."""
 
 import numpy as np
+import pytest
 import torch
 
 from bench.running.factory import make_method
@@ -8,10 +10,11 @@ from methods.contrastive import EncoderTrainer
 from methods.training import adam, run_epoch
 
 
-def test_strategy1_epoch(benchmark, protocols):
+@pytest.mark.parametrize("name", ["strategy1", "strategy1-infonce"])
+def test_strategy_epoch(benchmark, protocols, name):
     """An epoch of the shared loop (triples drawn once beforehand, so sampling is not timed)."""
     train = protocols["strategy1"].train
-    method = make_method("strategy1", {"device": "cpu", "resample": False}, seed=0)
+    method = make_method(name, {"device": "cpu", "resample": False}, seed=0)
     trainer = EncoderTrainer(method)
     encoder = trainer.build(train, torch.device("cpu"))
     optimizer = adam(encoder.parameters(), method.lr)
