@@ -87,7 +87,7 @@ def _fr(methods: dict, label: str) -> str:
     return _pct(row["franchise_recall"]) if row else "-"
 
 
-def _diag(methods: dict, label: str, key: str, digits: int = 2) -> str:
+def _diagnostic(methods: dict, label: str, key: str, digits: int = 2) -> str:
     d = (methods.get(label) or {}).get("diagnostics") or {}
     return f"{d[key]:.{digits}f}" if key in d else "-"
 
@@ -114,10 +114,10 @@ def _collab_change(m: dict) -> str:
     return (
         f"- **collab-embed: the embeddings collapsed onto one direction.** With the seed's "
         f"recipe (ratings only, concatenated embeddings into the MLP, Adam at 1e-3, cosine of "
-        f"the raw embeddings) the unit movie vectors put {_diag(m, ce_seed, 'first_axis_share')} "
+        f"the raw embeddings) the unit movie vectors put {_diagnostic(m, ce_seed, 'first_axis_share')} "
         f"of their squared length on one axis (well-spread vectors of "
-        f"{_diag(m, ce_seed, 'dimensions', 0)} dimensions would put about 0.01), and random "
-        f"pairs of movies have a mean absolute cosine of {_diag(m, ce_seed, 'abs_cosine')} "
+        f"{_diagnostic(m, ce_seed, 'dimensions', 0)} dimensions would put about 0.01), and random "
+        f"pairs of movies have a mean absolute cosine of {_diagnostic(m, ce_seed, 'abs_cosine')} "
         f"(0.08 for spread vectors): the movies lie near +v or -v, so the lists are whatever "
         f"sits closest to the line on the query's side ({_sim_range(m, ce_seed)} for the "
         f"Fellowship of the Ring's top 10 below). That axis is the movie's main effect: its score on the "
@@ -150,8 +150,8 @@ def _content_change(m: dict) -> str:
         f"outputting the mean document is then 1/vocabulary (6e-4 here: the seed's own "
         f"'losses converge to the order of 1e-4' is 1/9,697, its vocabulary's size), which "
         f"the network reaches in a few epochs and never leaves, so its codes hold no "
-        f"document (unit codes: {_diag(m, ct_seed, 'first_axis_share')} of their length on one "
-        f"axis, random pairs at mean absolute cosine {_diag(m, ct_seed, 'abs_cosine')}). Scaling the rows by "
+        f"document (unit codes: {_diagnostic(m, ct_seed, 'first_axis_share')} of their length on one "
+        f"axis, random pairs at mean absolute cosine {_diagnostic(m, ct_seed, 'abs_cosine')}). Scaling the rows by "
         f"sqrt(vocabulary) (entries of mean square 1) and steps of 128 documents (the seed "
         f"does not give its batch; ml-latest-small has ~2,200 distinct documents, 18 steps an "
         f"epoch) with Adam at 2e-3 lets it reconstruct the documents; the seed's "
