@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bench.running.factory import make_method
-from methods.contrastive import EncoderTrainer
+from methods.encoder import EncoderTrainer
 from methods.training import adam, run_epoch
 
 

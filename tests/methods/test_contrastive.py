@@ -10,21 +10,18 @@ import torch
 
 from bench.errors import BenchError
 from bench.protocol import TrainData
-from methods import contrastive
+from methods import encoder
 from methods.base import NotFittedError
 from methods.contrastive import (
     ContrastiveRecommender,
-    InfoNCERecommender,
     RandomEmbedding,
     Strategy1,
-    Strategy1InfoNCE,
     Strategy2,
     Strategy3,
-    Strategy3InfoNCE,
     Strategy4,
-    UserEncoder,
-    accidental_hits,
 )
+from methods.encoder import UserEncoder, accidental_hits
+from methods.infonce import InfoNCERecommender, Strategy1InfoNCE, Strategy3InfoNCE
 from methods.pairs import PairIndex
 from methods.registry import discover
 
@@ -126,9 +123,9 @@ def test_encoding_every_user_or_only_the_batchs_users_is_the_same_training(monke
     """The two step paths differ in speed only: same losses and embeddings up to rounding."""
     train = planted(n_per_group=60)
     params = {**SMALL, "batch_size": 8, "epochs": 2, "lr": 3e-4}
-    monkeypatch.setattr(contrastive, "ENCODE_ALL_FRACTION", 0.0)  # always every user
+    monkeypatch.setattr(encoder, "ENCODE_ALL_FRACTION", 0.0)  # always every user
     every = Strategy1(**params).fit(train)
-    monkeypatch.setattr(contrastive, "ENCODE_ALL_FRACTION", 2.0)  # always the distinct ones
+    monkeypatch.setattr(encoder, "ENCODE_ALL_FRACTION", 2.0)  # always the distinct ones
     distinct = Strategy1(**params).fit(train)
     assert every.losses_[-1] > 0.1  # still learning: the comparison is not between zeros
     np.testing.assert_allclose(distinct.losses_, every.losses_, rtol=1e-5)
@@ -324,9 +321,9 @@ def test_infonce_masks_the_same_users_whichever_way_a_step_encodes(monkeypatch):
     """Accidental hits are found from local indices in one path and user ids in the other."""
     train = planted(n_per_group=30)
     params = {**SMALL, "batch_size": 32, "epochs": 2, "lr": 1e-3}
-    monkeypatch.setattr(contrastive, "ENCODE_ALL_FRACTION", 0.0)
+    monkeypatch.setattr(encoder, "ENCODE_ALL_FRACTION", 0.0)
     every = Strategy1InfoNCE(**params).fit(train)
-    monkeypatch.setattr(contrastive, "ENCODE_ALL_FRACTION", 2.0)
+    monkeypatch.setattr(encoder, "ENCODE_ALL_FRACTION", 2.0)
     distinct = Strategy1InfoNCE(**params).fit(train)
     assert every.losses_[-1] > 0.1
     np.testing.assert_allclose(distinct.losses_, every.losses_, rtol=1e-5)
