@@ -90,6 +90,18 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _outside(module: str) -> Path | None:
+    """The source file of an importable module that is not under the project's root."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = spec and spec.origin
+    return Path(origin).resolve() if origin and origin.endswith(".py") else None
+
+
 class CodeIndex:
     """Hashes of the project's code files and the import closure of modules, read once per
     index (a runner holds one for its run, so a file edited mid-run counts at the next)."""
@@ -142,16 +154,19 @@ class CodeIndex:
         return any(module == s or module.startswith(s + ".") for s in FOLLOWED)
 
     def closure(self, module: str) -> dict[str, str | None]:
-        """``{file: hash}`` of ``module`` and every followed module it imports, transitively."""
+        """``{file: hash}`` of ``module`` and every followed module it imports, transitively.
+        A ``module`` outside the project (a method registered from elsewhere) counts by its
+        absolute path."""
         if module not in self._closures:
             seen, todo, files = set(), [module], {}
             while todo:
                 name = todo.pop()
-                path = self.path_of(name)
+                path = self.path_of(name) or (_outside(name) if name == module else None)
                 if name in seen or path is None:
                     continue
                 seen.add(name)
-                rel = path.relative_to(self.root).as_posix()
+                inside = path.is_relative_to(self.root)
+                rel = path.relative_to(self.root).as_posix() if inside else path.as_posix()
                 files[rel] = self.file_hash(rel)
                 try:
                     todo += [m for m in self._imports(name, path) if self._followed(m)]

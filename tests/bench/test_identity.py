@@ -288,3 +288,14 @@ def test_a_single_study_is_used_whatever_its_metric(tmp_path):
     )
     (record,) = runner.run(plan(["item-knn"], ["strategy4"], [0]))
     assert record["tuning"]["study"] == name and record["method"] == "item-knn[tuned=ndcg@10]"
+
+
+def test_a_method_module_outside_the_project_is_hashed_by_its_own_file(tmp_path, monkeypatch):
+    module = tmp_path / "my_outside_method.py"
+    module.write_text("from methods.base import Recommender\n\nSCALE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    files = CodeIndex().code_of("my_outside_method")
+    assert files[module.resolve().as_posix()] is not None
+    assert "methods/base.py" in files  # what it imports from methods/ still counts
+    module.write_text("from methods.base import Recommender\n\nSCALE = 2\n")
+    assert code_hash(CodeIndex().code_of("my_outside_method")) != code_hash(files)
