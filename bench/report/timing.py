@@ -100,36 +100,28 @@ def timing_table(groups, dataset: str, methods: list[str]) -> str | None:
 
 def targets_table(groups, dataset: str, grid: dict | None) -> str | None:
     """The speed targets, each with what was measured and pass/fail (``-``: not run)."""
-    rows = []
+    rows = []  # (target, measured value or None, limit, unit, what to show when None)
     for methods, measure, limit in RATIO_TARGETS:
         for m in methods:
             runs = groups.get((dataset, "full", m), [])
             t = method_timing(runs)
+            # a record stored from another job's fit: that job's row carries the number
+            missing = f"(fit shared: {runs[0]['shared_fit']['method']})" if runs and not t else "-"
             value = None if t is None else t["ratio"]
-            unit = "x"
-            if runs and t is None:  # stored from another job's fit: that job's number counts
-                unit = f" (fit shared: {runs[0]['shared_fit']['method']})"
-            rows.append([f"{m} on full: {measure} <= {limit}x", value, limit, unit])
+            rows.append((f"{m} on full: {measure} <= {limit}x", value, limit, "x", missing))
     for methods, protocol, measure, limit in FIT_TARGETS:
         for m in methods:
             t = method_timing(groups.get((dataset, protocol, m), []))
-            rows.append(
-                [f"{m} on {protocol}: {measure} < {limit:.0f} s", t and t["fit"], limit, " s"]
-            )
+            what = f"{m} on {protocol}: {measure} < {limit:.0f} s"
+            rows.append((what, t and t["fit"], limit, " s", "-"))
     if grid is not None:
         minutes = grid["wall_seconds"] / 60
-        rows.append([f"whole grid ({grid['description']}) < 45 min", minutes, 45.0, " min"])
-    if not rows:
-        return None
+        rows.append((f"whole grid ({grid['description']}) < 45 min", minutes, 45.0, " min", "-"))
     table = [
-        [
-            what,
-            (unit.strip() if unit.startswith(" (") else "-")
-            if value is None
-            else f"{value:.2f}{unit}",
-            "-" if value is None else ("pass" if value <= limit else "**miss**"),
-        ]
-        for what, value, limit, unit in rows
+        [what, missing, "-"]
+        if value is None
+        else [what, f"{value:.2f}{unit}", "pass" if value <= limit else "**miss**"]
+        for what, value, limit, unit, missing in rows
     ]
     return tabulate(
         table, headers=["target", "measured", "result"], tablefmt="github", disable_numparse=True
