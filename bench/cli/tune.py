@@ -13,12 +13,13 @@ from bench.api import dataset_name
 from bench.cli.options import seed_arg
 from bench.data import DEFAULT_DATASET
 from bench.errors import BenchError
+from bench.protocol import get_protocol
 from bench.running import tune as tuning
 from bench.running.factory import parse_params
 from bench.running.jobs import check_task, default_protocols
 from bench.running.runner import Runner
 from bench.running.store import DEFAULT_RESULTS
-from bench.running.studies import check_storage, default_storage, study_name
+from bench.running.studies import RMSE, check_storage, default_storage, study_name
 from bench.running.tune_cluster import connect, shared_storage
 from methods.registry import get_method
 
@@ -30,7 +31,8 @@ def add_parser(sub) -> None:
         description="Tune each METHOD with an Optuna study per (dataset, protocol, method, "
         "split seed): TPE sampler seeded by the split seed, objective recall@20 (or "
         "--metric ndcg) on a per-user validation slice carved from the TRAIN split (the "
-        "test split is never read), median pruning of iterative methods. Studies live in "
+        "test split is never read), or on the rating protocol the RMSE of that slice's "
+        "held-out ratings (minimised), median pruning of iterative methods. Studies live in "
         "an RDB storage (default: an SQLite file under the results folder), so an "
         "interrupted study resumes and several processes can share one. With --scheduler "
         "the trials run on a Dask cluster's workers, one task per trial, all sharing the "
@@ -44,7 +46,12 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", type=seed_arg, nargs="+", default=[0], help="split seeds (0)")
     p.add_argument("--trials", type=int, default=None, help="trials per study (default 30)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per study (none)")
-    p.add_argument("--metric", choices=["recall", "ndcg"], default="recall", help="objective")
+    p.add_argument(
+        "--metric",
+        choices=["recall", "ndcg"],
+        default="recall",
+        help="objective on ranking protocols (rating protocols: RMSE)",
+    )
     p.add_argument("--k", type=int, default=20, help="cut-off of the objective (20)")
     p.add_argument("--jobs", type=int, default=1, help="parallel trials per study (1)")
     p.add_argument(
@@ -99,7 +106,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             client = stack.enter_context(connect(args.scheduler))
             storage = shared_storage(client, storage)
         rows = _tune_cells(args, cells, overrides, n_trials, storage, client)
-    headers = ["study", "trials", "best trial", f"validation {args.metric}@{args.k} %", "params"]
+    headers = ["study", "trials", "best trial", "validation", "params"]
     print(tabulate(rows, headers=headers, tablefmt="github"))
     shown = sqlalchemy.engine.make_url(storage).render_as_string(hide_password=True)
     print(f"\nstudies in {shown}; evaluate on test with: python -m bench run ... --tuned")
@@ -128,7 +135,8 @@ def _tune_cells(args, cells, overrides, n_trials: int, storage: str, client) -> 
     runner = Runner(args.dataset, args.data_path, args.results, cache_dir=args.cache_dir)
     rows = []
     for method, protocol, seed in cells:
-        name = study_name(args.dataset, protocol, method, seed, args.metric, args.k)
+        metric = RMSE if get_protocol(protocol).task == "rating" else args.metric
+        name = study_name(args.dataset, protocol, method, seed, metric, args.k)
         train = runner.protocol_data(protocol, seed).train
         study = tuning.tune(
             method,
@@ -138,7 +146,7 @@ def _tune_cells(args, cells, overrides, n_trials: int, storage: str, client) -> 
             seed=seed,
             n_trials=n_trials,
             timeout=args.timeout,
-            metric=args.metric,
+            metric=metric,
             k=args.k,
             n_jobs=args.jobs,
             overrides=overrides[method],
@@ -148,5 +156,8 @@ def _tune_cells(args, cells, overrides, n_trials: int, storage: str, client) -> 
             rows.append([name, len(study.trials), "-", "no complete trial yet", "-"])
             continue
         best = study.best_trial
-        rows.append([name, len(study.trials), best.number, f"{100 * best.value:.2f}", best.params])
+        shown = (
+            f"RMSE {best.value:.4f}" if metric == RMSE else f"{metric}@{args.k} {best.value:.2%}"
+        )
+        rows.append([name, len(study.trials), best.number, shown, best.params])
     return rows

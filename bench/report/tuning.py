@@ -11,33 +11,41 @@ TUNED = "[tuned]"
 
 
 def _recall(runs: list[dict]) -> float:
-    return float(np.mean([r["metrics"]["recall@20"] for r in runs]))
+    return _mean(runs, "recall@20")
 
 
-def _comparison_rows(groups, dataset: str) -> tuple[list[list[str]], dict]:
-    """One row per ``METHOD[tuned]`` record group: defaults and tuned recall@20 on the same
-    split seeds; and the study behind each, by (protocol, method)."""
+def _mean(runs: list[dict], metric: str) -> float:
+    return float(np.mean([r["metrics"][metric] for r in runs]))
+
+
+def _comparison_rows(groups, dataset: str, rating: bool = False) -> tuple[list[list[str]], dict]:
+    """One row per ``METHOD[tuned]`` record group of the ranking protocols (``rating``: of the
+    rating protocol): defaults and tuned recall@20 (RMSE) on the same split seeds; and the
+    study behind each, by (protocol, method)."""
     rows, studies = [], {}
+    metric, shown = ("rmse", "{:.4f}") if rating else ("recall@20", "{:.2f}")
     for d, protocol, name in sorted(groups):
         if d != dataset or not name.endswith(TUNED):
             continue
         method = name.removesuffix(TUNED)
         tuned = groups[(d, protocol, name)]
+        if ("rmse" in tuned[0]["metrics"]) != rating:
+            continue
         default = groups.get((d, protocol, method))
         seeds = sorted(r["seed"] for r in tuned)
         if default:  # compare on the same split seeds only
             default = [r for r in default if r["seed"] in seeds]
-        t = _recall(tuned)
-        dv = _recall(default) if default else float("nan")
+        t = _mean(tuned, metric)
+        dv = _mean(default, metric) if default else float("nan")
         info = tuned[0]["tuning"]
         studies[(protocol, method)] = {**info, "family": tuned[0].get("family", "?")}
         rows.append(
             [
                 protocol,
                 method,
-                f"{dv:.2f}" if default else "-",
-                f"{t:.2f}",
-                f"{t - dv:+.2f}" if default else "-",
+                shown.format(dv) if default else "-",
+                shown.format(t),
+                ("{:+.4f}" if rating else "{:+.2f}").format(t - dv) if default else "-",
                 " ".join(map(str, seeds)),
                 str(info["trial"]),
                 ", ".join(f"{k}={_short(v)}" for k, v in sorted(info.get("params", {}).items())),
@@ -103,7 +111,8 @@ COMPARISON_HEADERS = [
 def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
     """Markdown lines for every method with a ``METHOD[tuned]`` record beside its defaults."""
     rows, studies = _comparison_rows(groups, dataset)
-    if not rows:
+    rating_rows, rating_studies = _comparison_rows(groups, dataset, rating=True)
+    if not rows and not rating_rows:
         return []
     lines = [
         "### Defaults vs tuned (recall@20 on test)",
@@ -120,7 +129,19 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
         "",
     ]
     lines += _strategy_verdict(groups, dataset, rows)
-    lines += _study_lines(studies, dataset, out_dir, rel)
+    if rating_rows:
+        lines += [
+            "### Defaults vs tuned (RMSE on test, lower is better)",
+            "",
+            "The rating methods' studies minimise the RMSE of the same validation slice's "
+            "held-out train ratings; a positive difference means tuning did worse on test.",
+            "",
+            tabulate(
+                rating_rows, headers=COMPARISON_HEADERS, tablefmt="github", disable_numparse=True
+            ),
+            "",
+        ]
+    lines += _study_lines({**studies, **rating_studies}, dataset, out_dir, rel)
     return lines
 
 
@@ -134,26 +155,38 @@ BUDGET_HEADERS = [
     "complete trials",
     "pruned",
     "failed",
-    "best validation recall@20 %",
+    "best validation (recall@20 %, or RMSE)",
     "trial seconds",
     "search space narrowed (--param)",
 ]
 
 
 def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
-    """A study's trial counts, best value, seconds and overrides; and its trial seconds."""
+    """A study's trial counts, best value, seconds and overrides; and its trial seconds
+    (0 when the study is another (protocol, method)'s that trains alike, already counted)."""
+    import optuna
+
+    from bench.running.studies import parse_study_name
+
     trials = study.get_trials(deepcopy=False)
     states = [t.state.name for t in trials]
     seconds = sum(t.user_attrs.get("seconds") or 0.0 for t in trials)
     overrides = study.user_attrs.get("overrides", {})
+    owner = parse_study_name(study.study_name)
+    label, shown_seconds = method, f"{seconds:.0f}"
+    if (owner["protocol"], owner["method"]) != (protocol, method):
+        label = f"{method} (trains alike: {owner['method']} on {owner['protocol']}'s study)"
+        seconds, shown_seconds = 0.0, "-"
+    minimise = study.direction == optuna.study.StudyDirection.MINIMIZE
+    best = f"RMSE {study.best_value:.4f}" if minimise else f"{100 * study.best_value:.2f}"
     row = [
         protocol,
-        method,
+        label,
         str(states.count("COMPLETE")),
         str(states.count("PRUNED")),
         str(states.count("FAIL")),
-        f"{100 * study.best_value:.2f}",
-        f"{seconds:.0f}",
+        best,
+        shown_seconds,
         " ".join(f"{k}={v}" for k, v in overrides.items()) or "-",
     ]
     return row, seconds

@@ -33,7 +33,7 @@ from bench.running.jobs import Job
 from bench.running.provenance import matmul_gflops
 from bench.running.records import compact_arrays, make_record
 from bench.running.store import DEFAULT_RESULTS, find_record
-from bench.running.studies import DEFAULT_OBJECTIVE
+from bench.running.studies import DEFAULT_OBJECTIVE, RMSE
 from methods.registry import discover, get_method
 
 
@@ -141,10 +141,10 @@ class Experiments:
 
     def record_name(self, job: Job, params: dict, tuning: dict | None) -> str:
         """The name a record is stored under: the method, its overrides (or ``[tuned]``,
-        ``[tuned=ndcg@20]`` for another objective), and ``[ks=5,10]`` for other ks."""
+        ``[tuned=ndcg@20]`` for another ranking objective), and ``[ks=5,10]`` for other ks."""
         if tuning is not None:
             objective = tuning["objective"]
-            tag = "tuned" if objective == DEFAULT_OBJECTIVE else f"tuned={objective}"
+            tag = "tuned" if objective in (DEFAULT_OBJECTIVE, RMSE) else f"tuned={objective}"
             name = f"{job.method}[{tag}]"
         else:
             # a seed override equal to the split seed is the default; any other is named

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 
-from bench.running.identity import config_hash
-from methods.registry import get_method
+from bench.protocol import PROTOCOLS
+from bench.running.identity import config_hash, protocol_fields
+from methods.registry import REGISTRY, get_method
 
 
 def fit_key(identity: dict) -> str:
@@ -25,6 +26,26 @@ def fit_key(identity: dict) -> str:
     entry = get_method(identity["method"])
     same["method"] = entry.trains_like or entry.name
     return config_hash(same)
+
+
+def trains_alike(protocol: str, method: str) -> list[tuple[str, str]]:
+    """The (protocol, method) pairs whose fit with the same parameters equals ``method``'s on
+    ``protocol`` (same protocol fields apart from the name, same method up to
+    ``trains_like``), ``(protocol, method)`` itself first, then in registry order: one
+    tuning study serves them all (``strategy2`` on ``full`` uses ``strategy1``'s, a baseline
+    on ``strategy3`` uses its ``strategy1`` study)."""
+    entry = get_method(method)
+    base = entry.trains_like or entry.name
+    fields = {k: v for k, v in protocol_fields(PROTOCOLS[protocol]).items() if k != "name"}
+    protocols = [
+        name
+        for name, p in PROTOCOLS.items()
+        if {k: v for k, v in protocol_fields(p).items() if k != "name"} == fields
+    ]
+    methods = [name for name, e in REGISTRY.items() if (e.trains_like or e.name) == base]
+    pairs = [(p, m) for p in protocols for m in methods]
+    pairs.remove((protocol, method))
+    return [(protocol, method), *pairs]
 
 
 def share_fits(prepared: list[tuple]) -> dict[int, list[int]]:

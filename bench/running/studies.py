@@ -18,8 +18,11 @@ from optuna.trial import TrialState
 from bench.data import DEFAULT_DATASET
 from bench.errors import BenchError
 from bench.evaluation.metrics import METRICS
+from bench.protocol import get_protocol
+from bench.running.sharing import trains_alike
 from bench.running.store import DEFAULT_RESULTS
 
+RMSE = "rmse"  # the objective of a rating protocol's studies (minimised); others maximise metric@k
 SQLITE_TIMEOUT_S = 60  # how long a process waits for another one's write lock
 HEARTBEAT_S, STALE_AFTER_S = 60, 300  # a running trial silent this long was killed
 
@@ -41,27 +44,33 @@ def default_storage(results: Path | str, dataset: str) -> str:
     return f"sqlite:///{Path(results) / dataset / 'tuning.sqlite3'}"
 
 
-def study_name(dataset: str, protocol: str, method: str, seed: int, metric: str, k: int) -> str:
-    """The study of one (dataset, protocol, method, split seed) for one objective."""
-    return f"{dataset}/{protocol}/{method}/seed{seed}/{metric}@{k}"
+def study_name(
+    dataset: str, protocol: str, method: str, seed: int, metric: str, k: int | None
+) -> str:
+    """The study of one (dataset, protocol, method, split seed) for one objective:
+    ``metric@k``, or ``rmse`` (no cut-off) on a rating protocol."""
+    objective = RMSE if metric == RMSE else f"{metric}@{k}"
+    return f"{dataset}/{protocol}/{method}/seed{seed}/{objective}"
 
 
 def parse_study_name(name: str) -> dict:
-    """Inverse of :func:`study_name` (dataset, protocol, method, seed, metric, k)."""
+    """Inverse of :func:`study_name` (dataset, protocol, method, seed, metric, k; k is None
+    for an RMSE study)."""
     try:
         dataset, protocol, method, seed, objective = name.split("/")
-        metric, k = objective.split("@")
+        metric, k = (RMSE, None) if objective == RMSE else objective.split("@")
         return {
             "dataset": dataset,
             "protocol": protocol,
             "method": method,
             "seed": int(seed.removeprefix("seed")),
             "metric": metric,
-            "k": int(k),
+            "k": None if k is None else int(k),
         }
     except ValueError:
         raise BenchError(
-            f"'{name}' is not a study name of the form dataset/protocol/method/seedS/metric@k"
+            f"'{name}' is not a study name of the form dataset/protocol/method/seedS/metric@k "
+            "(or .../rmse)"
         ) from None
 
 
@@ -74,7 +83,7 @@ def tune_command(name: str, storage: str | None = None) -> str:
         parts += ["--data-path", p["dataset"].removeprefix("local-").rpartition("-")[0]]
     elif p["dataset"] != DEFAULT_DATASET:
         parts += ["--dataset", p["dataset"]]
-    if (p["metric"], p["k"]) != ("recall", 20):
+    if p["metric"] != RMSE and (p["metric"], p["k"]) != ("recall", 20):
         parts += ["--metric", p["metric"], "--k", str(p["k"])]
     if storage is not None and storage != default_storage(DEFAULT_RESULTS, p["dataset"]):
         suffix = f"/{p['dataset']}/tuning.sqlite3"
@@ -219,12 +228,12 @@ def find_study(
     them; with none, the default objective's name (:func:`best_trial` then names the
     ``bench tune`` command). Reads a missing SQLite file as empty and writes nothing."""
     prefix = f"{dataset}/{protocol}/{method}/seed{seed}/"  # study_name() up to the objective
-    if objective is not None:
+    if objective is not None and objective != RMSE:
         metric, _, k = objective.partition("@")
         if metric not in METRICS or not k.isdigit() or int(k) < 1:
             raise BenchError(
                 f"tuned metric {objective!r} is not METRIC@K with a metric of "
-                f"{', '.join(METRICS)} (e.g. ndcg@20)"
+                f"{', '.join(METRICS)} (e.g. ndcg@20), nor rmse"
             )
     try:
         names = optuna.get_all_study_names(open_storage(storage, create=False))
@@ -244,21 +253,33 @@ def find_study(
             f"in {storage}, tuned for {', '.join(found)}; choose one with --tuned-metric "
             f"(e.g. --tuned-metric {found[0]})"
         )
-    return prefix + (found[0] if found else DEFAULT_OBJECTIVE)
+    default = RMSE if get_protocol(protocol).task == "rating" else DEFAULT_OBJECTIVE
+    return prefix + (found[0] if found else default)
 
 
 TUNING_SEED = 0  # the split seed whose validation slice a study tunes on, by default
 
 
-def _has_study(storage: str, dataset: str, job, objective: str | None) -> bool:
-    prefix = f"{dataset}/{job.protocol}/{job.method}/seed{job.seed}/"
+def _study_names(storage: str) -> list[str]:
     try:
-        names = optuna.get_all_study_names(open_storage(storage, create=False))
+        return optuna.get_all_study_names(open_storage(storage, create=False))
     except FileNotFoundError:
-        return False
-    return any(
-        n.startswith(prefix) and (objective is None or n == prefix + objective) for n in names
-    )
+        return []
+
+
+def _study_of(names: list[str], dataset: str, job, objective: str | None) -> tuple[str, str, int]:
+    """(protocol, method, seed) of the study ``job`` uses: its own seed's, else seed
+    :data:`TUNING_SEED`'s, of the first pair of :func:`trains_alike` that has one (its own
+    pair when nothing has one, so that the error names the study to create)."""
+    for protocol, method in trains_alike(job.protocol, job.method):
+        for seed in dict.fromkeys((job.seed, TUNING_SEED)):
+            prefix = f"{dataset}/{protocol}/{method}/seed{seed}/"
+            if any(
+                n.startswith(prefix) and (objective is None or n == prefix + objective)
+                for n in names
+            ):
+                return protocol, method, seed
+    return job.protocol, job.method, TUNING_SEED
 
 
 def resolve_tuning(
@@ -268,12 +289,15 @@ def resolve_tuning(
     study, trial, storage, objective}}``; fails before anything runs when one is missing.
     A split seed without a study of its own uses split seed :data:`TUNING_SEED`'s: a method
     is tuned once, on that seed's validation slice, and its best parameters run on every
-    split seed."""
+    split seed. A job whose training equals another (protocol, method)'s
+    (:func:`bench.running.sharing.trains_alike`) and has no study of its own uses that
+    one's: the study would run the same trials."""
+    names = _study_names(storage)
     out = {}
     for job in jobs:
-        seed = job.seed if _has_study(storage, dataset, job, objective) else TUNING_SEED
-        name = find_study(storage, dataset, job.protocol, job.method, seed, objective)
-        params, number = best_trial(job.method, storage, name)
+        protocol, method, seed = _study_of(names, dataset, job, objective)
+        name = find_study(storage, dataset, protocol, method, seed, objective)
+        params, number = best_trial(method, storage, name)
         out[job] = {
             "params": params,
             "study": name,

@@ -1,6 +1,6 @@
 """One tuning trial, wherever it runs: the objective (fit on the validation slice's fit part,
-score ``metric@k`` on its held-out part), the pruning callback, and the per-trial seeded
-sampler. Shared by the local tuner (``bench.running.tune``) and the Dask workers
+score ``metric@k`` on its held-out part, or on a rating protocol the RMSE of its held-out
+ratings), the pruning callback, and the per-trial seeded sampler. Shared by the local tuner (``bench.running.tune``) and the Dask workers
 (``bench.running.tune_cluster``), so a trial is the same computation in both."""
 
 from __future__ import annotations
@@ -13,20 +13,30 @@ import optuna
 from optuna.trial import TrialState
 
 from bench.errors import BenchError
-from bench.evaluation.validation import carve_validation, validation_metric
+from bench.evaluation.metrics import rmse
+from bench.evaluation.validation import Validation, carve_validation, validation_metric
 from bench.protocol import TrainData
 from bench.running.factory import make_method
+from bench.running.studies import RMSE
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # a trial raising these is recorded as FAIL, not fatal (RuntimeError: out of GPU memory)
 CAUGHT = (BenchError, ValueError, RuntimeError, MemoryError)
 
 
-def pruning_callback(trial: optuna.Trial) -> Callable[[int, float], None]:
+def direction(metric: str) -> str:
+    """Optuna's direction of a study of ``metric``: RMSE falls, ranking metrics rise."""
+    return "minimize" if metric == RMSE else "maximize"
+
+
+def pruning_callback(trial: optuna.Trial, sign: float = 1.0) -> Callable[[int, float], None]:
     """An ``epoch_callback`` for a method: report each epoch's validation value to the trial
-    and stop the fit (``optuna.TrialPruned``) when the pruner says the trial is hopeless."""
+    and stop the fit (``optuna.TrialPruned``) when the pruner says the trial is hopeless.
+    Methods report higher-is-better values (``-RMSE`` when they validate ratings); ``sign``
+    -1 turns them into the RMSE a minimising study compares."""
 
     def callback(epoch: int, value: float) -> None:
+        value = sign * value
         trial.report(float(value), int(epoch))
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {value:.4f})")
@@ -44,8 +54,10 @@ def make_objective(
     fixed: dict | None = None,
 ) -> Callable[[optuna.Trial], float]:
     """The objective of a study: sample ``space``, add ``fixed``, fit ``method`` on the
-    validation slice's fit part (epochs reported to the pruner) and return ``metric@k``."""
+    validation slice's fit part (epochs reported to the pruner) and return ``metric@k``, or
+    with ``metric`` ``"rmse"`` the RMSE of the slice's held-out ratings."""
     validation = carve_validation(train, seed)
+    rating = metric == RMSE
 
     def objective(trial: optuna.Trial) -> float:
         params = {name: dist.suggest(trial, name) for name, dist in space.items()}
@@ -53,14 +65,17 @@ def make_objective(
         start = time.perf_counter()
         try:
             model = make_method(method, params, seed)
-            model.epoch_callback = pruning_callback(trial)
-            model.monitor_validation = validation
+            model.epoch_callback = pruning_callback(trial, -1.0 if rating else 1.0)
+            if not rating:
+                model.monitor_validation = validation
             model.fit(validation.fit_part)
             trial.set_user_attr("fit_seconds", round(time.perf_counter() - start, 3))
             if model.timings_:
                 trial.set_user_attr("fit_timings", dict(model.timings_))
             if getattr(model, "best_epoch_", None) is not None:
                 trial.set_user_attr("best_epoch", int(model.best_epoch_))
+            if rating:
+                return validation_rmse(model, validation, train)
             return validation_metric(model.score, validation, k, metric)
         except CAUGHT as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
@@ -69,6 +84,21 @@ def make_objective(
             trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
 
     return objective
+
+
+def validation_rmse(model, validation: Validation, train: TrainData) -> float:
+    """RMSE of ``model.predict`` on the validation slice's held-out ratings, each with its
+    train timestamp (sequence models need it), like the rating protocol's test evaluation."""
+    held = validation.held_out.tocoo()
+    if held.nnz == 0:
+        raise BenchError("the validation slice holds no rating to tune on (too few ratings)")
+    times = None
+    if train.timestamps is not None:
+        times = np.asarray(train.timestamps.tocsr()[held.row, held.col]).ravel()
+    predicted = np.asarray(model.predict(held.row, held.col, times), dtype=np.float64)
+    if not np.isfinite(predicted).all():
+        raise BenchError(f"{type(model).__name__}.predict returned non-finite ratings")
+    return rmse(predicted, held.data)
 
 
 class TrialSeededTPE(optuna.samplers.BaseSampler):

@@ -32,7 +32,15 @@ from bench.errors import BenchError
 from bench.evaluation.metrics import METRICS
 from bench.protocol import TrainData
 from bench.running.studies import open_storage, quiet_optuna
-from bench.running.trials import CAUGHT, FINISHED, make_objective, pruning_callback, study_options
+from bench.running.trials import (
+    CAUGHT,
+    FINISHED,
+    RMSE,
+    direction,
+    make_objective,
+    pruning_callback,
+    study_options,
+)
 from bench.running.tune_cluster import run_on_cluster
 from methods.registry import get_method
 from methods.search_space import Float, Int
@@ -83,9 +91,14 @@ def restrict_space(method: str, space: dict, overrides: dict | None) -> tuple[di
 
 def _check_tunable(method: str, metric: str, k: int) -> dict:
     entry = get_method(method)
-    if "ranking" not in entry.tasks:
-        raise BenchError(f"method '{method}' does not rank items; only ranking methods are tuned")
-    if metric not in METRICS:
+    task = "rating" if metric == RMSE else "ranking"
+    if task not in entry.tasks:
+        does = "predict ratings" if task == "rating" else "rank items"
+        raise BenchError(
+            f"method '{method}' does not {does}, so it cannot be tuned for {metric}; its "
+            f"tasks: {', '.join(entry.tasks)}"
+        )
+    if metric != RMSE and metric not in METRICS:
         raise BenchError(f"unknown metric '{metric}'; available: {', '.join(METRICS)}")
     if int(k) <= 0:
         raise BenchError(f"k must be a positive integer, got {k}")
@@ -155,7 +168,8 @@ def tune(
     client=None,
 ) -> optuna.Study:
     """Create or resume the study ``study_name`` in ``storage`` (maximising ``metric@k`` on
-    the validation slice of ``train``) and run the trials it lacks to reach ``n_trials``
+    the validation slice of ``train``, or minimising its RMSE when ``metric`` is ``"rmse"``)
+    and run the trials it lacks to reach ``n_trials``
     complete or pruned ones, or until ``timeout`` seconds. A trial raising one of ``CAUGHT``
     is recorded as FAIL with its message (user attribute ``error``) and replaced; a
     ``BenchError`` when every trial of a round fails. ``overrides`` fix or narrow
@@ -168,7 +182,7 @@ def tune(
     study = optuna.create_study(
         study_name=study_name,
         storage=open_storage(storage),
-        direction="maximize",
+        direction=direction(metric),
         load_if_exists=True,
         **study_options(seed),
     )
@@ -188,7 +202,8 @@ def tune(
         if state in FINISHED:
             bar.update(1)
         if _count(study, (TrialState.COMPLETE,)):
-            bar.set_postfix_str(f"best {metric}@{k} {study.best_value:.4f}")
+            shown = "RMSE" if metric == RMSE else f"{metric}@{k}"
+            bar.set_postfix_str(f"best {shown} {study.best_value:.4f}")
 
     with bar:
         if client is not None:

@@ -82,3 +82,51 @@ def test_a_method_tuned_on_seed_0_runs_its_best_parameters_on_every_split_seed(t
     tuned = records[0]["tuning"]["params"]
     assert records[1]["tuning"]["params"] == tuned and records[1]["seed"] == 1
     assert all(records[1]["params"][k] == v for k, v in tuned.items())
+
+
+def test_a_baseline_on_strategy3_runs_with_its_strategy1_study(tmp_path):
+    """strategy3's data is strategy1's, so a baseline's strategy1 study serves both."""
+    results = str(tmp_path)
+    tune = ["tune", "item-knn", "--protocol", "strategy1", "--trials", "2", "--results", results]
+    assert main(tune) == 0
+    run = ["run", "item-knn", "--protocol", "strategy3", "--tuned", "--results", results]
+    assert main([*run, "--no-report"]) == 0
+    record = json.loads(
+        (tmp_path / "ml-latest-small/strategy3/item-knn[tuned]/seed0.json").read_text()
+    )
+    assert record["tuning"]["study"] == "ml-latest-small/strategy1/item-knn/seed0/recall@20"
+
+
+def test_a_rating_method_is_tuned_on_the_validation_rmse_and_run_with_its_best(tmp_path, capsys):
+    import optuna
+
+    from bench.evaluation.metrics import rmse
+    from bench.evaluation.validation import carve_validation
+    from bench.running.factory import make_method
+    from bench.running.runner import Runner
+    from bench.running.studies import default_storage, open_storage
+
+    results = str(tmp_path)
+    assert main(["tune", "bias", "--protocol", "rmse", "--trials", "3", "--results", results]) == 0
+    assert "ml-latest-small/rmse/bias/seed0/rmse" in capsys.readouterr().out
+    study = optuna.load_study(
+        study_name="ml-latest-small/rmse/bias/seed0/rmse",
+        storage=open_storage(default_storage(tmp_path, "ml-latest-small"), create=False),
+    )
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    assert study.best_value == min(t.value for t in study.trials if t.value is not None)
+    # the objective is the RMSE of the validation slice's held-out train ratings
+    train = Runner("ml-latest-small", None, results).protocol_data("rmse", 0).train
+    validation = carve_validation(train, 0)
+    model = make_method("bias", study.best_params, 0).fit(validation.fit_part)
+    held = validation.held_out.tocoo()
+    assert study.best_value == rmse(model.predict(held.row, held.col, None), held.data)
+
+    assert main(["run", "bias", "--protocol", "rmse", "--tuned", "--results", results]) == 0
+    record = json.loads((tmp_path / "ml-latest-small/rmse/bias[tuned]/seed0.json").read_text())
+    assert record["tuning"]["study"] == "ml-latest-small/rmse/bias/seed0/rmse"
+    assert record["tuning"]["objective"] == "rmse"
+    assert "rmse" in record["metrics"]
+    tables = (tmp_path / "tables.md").read_text()
+    assert "Defaults vs tuned (RMSE on test" in tables
+    capsys.readouterr()
