@@ -44,23 +44,24 @@ def compact_table(table: dict[str, Standing], tuned: bool = True) -> str:
 
 
 def legend(table: dict[str, Standing], tuned: bool) -> str:
-    """What the marks mean, and which cells stand on defaults."""
-    defaults = [
-        f"{st.best[k].base} on `{p}`"
+    """What the marks mean, and which cells stand on defaults (by protocol)."""
+    defaults = {
+        p: [st.best[k].base for k in st.best if not st.best[k].tuned]
         for p, st in table.items()
-        for k in st.best
-        if tuned and not st.best[k].tuned
-    ]
+        if tuned
+    }
+    n_defaults = sum(map(len, defaults.values()))
     text = (
         "Recall@20 in %, mean ± std over split seeds; **bold**: the protocol's leading "
         "baseline (highest mean); ▼ / ▲: significantly below / above it (two-sided paired "
         f"Wilcoxon over users, p < 0.05, on at least {MIN_SEEDS} split seeds); no mark: tied "
         f"within noise or too few seeds; n=N: only N split seeds, never called significant."
     )
-    if defaults:
+    if n_defaults:
+        where = "; ".join(f"`{p}`: {', '.join(names)}" for p, names in defaults.items() if names)
         text += (
-            " d: no tuned record, the defaults are shown "
-            f"({len(defaults)} cells: {', '.join(defaults)})."
+            f" d: no tuned record, the defaults are shown ({n_defaults} cells; popularity "
+            f"and the random-embedding floor have nothing to tune) — {where}."
         )
     return text
 

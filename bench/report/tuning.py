@@ -233,7 +233,8 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     from bench.running.studies import open_storage, quiet_optuna
 
     budget, panels, narrowed = [], {}, {}
-    baseline_seconds = 0.0
+    baseline_seconds = total_seconds = wall_seconds = 0.0
+    counted = set()
     for (protocol, method), info in sorted(studies.items()):
         try:
             with quiet_optuna():
@@ -245,9 +246,14 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
             continue
         row, seconds = _budget_row(study, protocol, method)
         budget.append(row)
+        if info["study"] in counted:
+            continue
+        counted.add(info["study"])
+        total_seconds += seconds
+        wall_seconds += _wall_seconds(study)
         if info["family"] == "baseline":
             baseline_seconds += seconds
-        if method.startswith("strategy"):
+        if method.startswith("strategy") and row[1] == method:  # the study's own row
             if study.user_attrs.get("overrides"):
                 narrowed[(protocol, method)] = row[-1]
             panels[f"{method} on {protocol}"] = study
@@ -260,9 +266,26 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
             "the target is under 30 minutes.",
             "",
         ]
+    if total_seconds:
+        lines += [
+            f"All {len(counted)} studies: {total_seconds / 3600:.1f} hours of trials, "
+            f"{wall_seconds / 3600:.1f} hours of wall time (each study from its first trial's "
+            "start to its last trial's end, two trials at a time), on the same 2-core machine. "
+            "The wall time of the grid of records is on the [timings](timings.md) page.",
+            "",
+        ]
     if panels:
         lines += _importance_lines(panels, narrowed, dataset, out_dir, rel)
     return lines
+
+
+def _wall_seconds(study) -> float:
+    """From the first trial's start to the last finished trial's end."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
+    if not trials:
+        return 0.0
+    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
+    return (max(t.datetime_complete for t in trials) - start).total_seconds()
 
 
 def _trials_key(study) -> tuple:
