@@ -8,7 +8,7 @@ content-tags or collab-embed run on the same data (:func:`methods.similarity.sha
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,6 +55,9 @@ class Hybrid(SimilarityRecommender):
     collaborative), ``tag_coverage_``.
     """
 
+    # the methods whose fits this one reuses from the same protocol data (``shared_part``);
+    # a grid runs it in one worker after those of them it computes, so the reuse happens
+    builds_on: ClassVar[tuple[str, ...]] = ("content-tags", "collab-embed")
     search_space = {
         "content_encoding_size": Choice((0, 32, 64, 100, 200)),
         "content_lr": Float(1e-4, 1e-2, log=True),

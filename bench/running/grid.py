@@ -21,19 +21,40 @@ from bench.errors import BenchError
 from bench.memory import explicit_budget
 from bench.running.progress import Progress
 from bench.running.store import save_record
+from methods.registry import get_method
 
 Worker = Callable[..., tuple]  # (*cell) -> ("ok", record, arrays) | ("error", message)
 
 
-def _tagged(worker: Worker, i: int, *args) -> tuple[int, tuple]:
-    return i, worker(*args)
+def _in_turn(worker: Worker, members: list[tuple[int, tuple]]) -> list[tuple[int, tuple]]:
+    """Run a group's cells one after another in this worker process (so a later one finds
+    the earlier ones' fits in the process's protocol data); ``(index, outcome)`` each."""
+    return [(i, worker(*cell)) for i, cell in members]
+
+
+def groups_of(jobs: list) -> list[list[int]]:
+    """Indices of ``jobs`` grouped for the workers: a job whose method builds on others'
+    fits (its class's ``builds_on``, e.g. hybrid on content-tags and collab-embed) runs in
+    one group after the jobs of those methods on the same protocol and split seed; every
+    other job is a group of its own. Groups in the order of their first job."""
+    at = {(job.protocol, job.seed, job.method): i for i, job in enumerate(jobs)}
+    owner: dict[int, int] = {}  # a part's job -> the job that builds on it
+    for i, job in enumerate(jobs):
+        for method in getattr(get_method(job.method).cls, "builds_on", ()):
+            j = at.get((job.protocol, job.seed, method))
+            if j is not None and j != i and j not in owner:
+                owner[j] = i
+    groups = [[*(j for j, o in owner.items() if o == i), i] for i in range(len(jobs))]
+    return sorted((g for g in groups if g[-1] not in owner), key=min)
 
 
 def _local(cells: list[tuple], n_jobs: int, worker: Worker) -> Iterator[tuple[int, tuple]]:
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-    yield from parallel(delayed(_tagged)(worker, i, *cell) for i, cell in enumerate(cells))
+    groups = [[(i, cells[i]) for i in g] for g in groups_of([cell[1] for cell in cells])]
+    for outcomes in parallel(delayed(_in_turn)(worker, members) for members in groups):
+        yield from outcomes
 
 
 def _dask(cells: list[tuple], address: str, worker: Worker) -> Iterator[tuple[int, tuple]]:
@@ -46,13 +67,15 @@ def _dask(cells: list[tuple], address: str, worker: Worker) -> Iterator[tuple[in
             f"cannot reach the Dask scheduler at {address!r} ({exc}); start one with "
             "'dask scheduler' and workers with 'dask worker ADDRESS', or drop --scheduler"
         ) from None
+    groups = [[(i, cells[i]) for i in g] for g in groups_of([cell[1] for cell in cells])]
     with client:
-        futures = {client.submit(worker, *cell, pure=False): i for i, cell in enumerate(cells)}
+        futures = {client.submit(_in_turn, worker, g, pure=False): g for g in groups}
         for future, result in as_completed(futures, with_results=True, raise_errors=False):
             if future.status != "finished":  # raised outside compute_cell, or cancelled
                 cause = future.exception() if future.status == "error" else future.status
-                result = ("error", f"the Dask task {future.status}: {cause}")
-            yield futures[future], result
+                error = ("error", f"the Dask task {future.status}: {cause}")
+                result = [(i, error) for i, _ in futures[future]]
+            yield from result
 
 
 def _cells(runner, prepared: list[tuple], n_jobs: int, scheduler, skip) -> tuple[list, list]:

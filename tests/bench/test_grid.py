@@ -10,6 +10,7 @@ import pytest
 
 from bench.cli.main import main
 from bench.errors import BenchError
+from bench.running.grid import groups_of
 from bench.running.jobs import plan
 from bench.running.runner import Runner
 from bench.running.store import iter_records
@@ -108,3 +109,29 @@ def test_a_worker_whose_data_differs_from_the_drivers_refuses_the_job(tmp_path):
     other = dict(ident, config_hash="0" * 16)  # as if the driver had other data or code
     status, message = compute_cell(runner.spec(), job, {}, other, True, None)
     assert status == "error" and "differs from the driver's" in message
+
+
+def test_a_hybrid_is_grouped_after_its_parts_on_the_same_protocol_and_seed():
+    jobs = plan(["hybrid", "als", "content-tags", "collab-embed"], ["full"], [0, 1])
+    groups = groups_of(jobs)
+    assert [[(jobs[i].method, jobs[i].seed) for i in g] for g in groups] == [
+        [("content-tags", 0), ("collab-embed", 0), ("hybrid", 0)],
+        [("als", 0)],
+        [("content-tags", 1), ("collab-embed", 1), ("hybrid", 1)],
+        [("als", 1)],
+    ]
+    alone = plan(["hybrid", "als"], ["full"], [0])  # no part to wait for: a group each
+    assert groups_of(alone) == [[0], [1]]
+
+
+def test_with_two_workers_the_hybrid_reuses_the_parts_fitted_in_the_same_run(tmp_path):
+    one_epoch = {"epochs": 1}
+    params = {
+        "content-tags": one_epoch,
+        "collab-embed": one_epoch,
+        "hybrid": {"content_epochs": 1, "collab_epochs": 1},
+    }
+    jobs = plan(["hybrid", "content-tags", "collab-embed"], ["full"], [0])
+    records = Runner(results=tmp_path).run(jobs, params, n_jobs=2)
+    hybrid = next(r for r in records if r["method"].startswith("hybrid"))
+    assert {"fit:content:reused", "fit:collab:reused"} <= set(hybrid["timings"])
