@@ -55,7 +55,7 @@ def cells(text: str, label: str) -> list[str]:
 
 
 def test_headline_table_puts_the_seed_figures_beside_ours(results):
-    text = report_pages(results)["seed.md"]
+    text = report_pages(results, results / "out" / "report.md")["seed.md"]
     assert cells(text, "recall@20 (%) ours") == ["3.00 ± 1.41"]
     assert cells(text, "recall@20 (%) seed") == [f"{SEED_TABLE['strategy1']['recall@20']:.2f}"]
     assert cells(text, "recall@20 difference") == ["+1.03"]  # 3.00 - 1.97
@@ -64,7 +64,7 @@ def test_headline_table_puts_the_seed_figures_beside_ours(results):
 
 
 def test_two_seeds_without_per_user_values_are_never_called_significant(results):
-    text = build_report(results)
+    text = build_report(results, results / "out" / "report.md")
     assert cells(text, "seed strategies") == ["strategy1 3.00 ± 1.41 d n=2"]
     assert cells(text, "MF (ALS, BPR, SVD, EASE)") == ["**ease 31.00 ± 1.41 d n=2**"]
     assert "strategy1 (3.00%) against the leading baseline ease (31.00%): not tested" in text
@@ -73,7 +73,7 @@ def test_two_seeds_without_per_user_values_are_never_called_significant(results)
 
 
 def test_timing_table_compares_training_with_its_flop_bound(results):
-    text = report_pages(results)["timings.md"]
+    text = report_pages(results, results / "out" / "report.md")["timings.md"]
     # 2e12 FLOP at 100 GFLOP/s = 20 s bound; 30 s measured -> 1.50x
     row = cells(text, "strategy1")  # protocol column first, then method
     assert row[0] == "strategy1"
@@ -82,12 +82,12 @@ def test_timing_table_compares_training_with_its_flop_bound(results):
 
 def test_no_results_is_a_clear_error(tmp_path):
     with pytest.raises(BenchError, match="no stored results"):
-        build_report(tmp_path)
+        build_report(tmp_path, tmp_path / "out" / "report.md")
 
 
 def test_a_partial_store_says_what_is_missing(tmp_path):
     save_record(tmp_path, record("popularity", "full", 0, 15.0))  # no per-user arrays either
-    pages = report_pages(tmp_path)
+    pages = report_pages(tmp_path, tmp_path / "out" / "report.md")
     text = pages["seed.md"]
     assert "**Missing from the stored results:** strategy1, strategy2, strategy3, strategy4" in text
     assert "python -m bench run strategy1 strategy2 strategy3 strategy4" in text

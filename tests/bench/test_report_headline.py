@@ -92,7 +92,7 @@ def test_the_first_screen_answers_with_the_compact_table_and_its_figure(grid, tm
 
 
 def test_lightgcn_is_a_graph_baseline_not_a_contrastive_method(grid):
-    text = report_pages(grid)["report.md"]
+    text = report_pages(grid, grid / "out" / "report.md")["report.md"]
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if "|" in line}
     assert "lightgcn" in rows[LIGHTGCN] and "simgcl" in rows[GRAPH_CL]
     significance = text.split("### Significance")[1]
@@ -104,13 +104,13 @@ def test_best_only_when_significantly_ahead_otherwise_tied(tmp_path):
     store(clear, "ease", "baseline", 0.20)
     store(clear, "als", "baseline", 0.08)
     store(clear, "strategy1", "contrastive", 0.03)
-    assert "- `strategy1`: **ease** is best" in report_pages(clear)["report.md"]
+    assert "- `strategy1`: **ease** is best" in report_pages(clear, clear / "out" / "report.md")["report.md"]
 
     tie = tmp_path / "tie"
     store(tie, "ease", "baseline", 0.10, salt=1)
     store(tie, "als", "baseline", 0.10, salt=2)  # same rate, other draws: noise only
     store(tie, "strategy1", "contrastive", 0.03)
-    text = report_pages(tie)["report.md"]
+    text = report_pages(tie, tie / "out" / "report.md")["report.md"]
     leader = next(line for line in text.splitlines() if line.startswith("- `strategy1`"))
     assert "no single best" in leader and "is tied within noise with" in leader
     assert " is best" not in text
@@ -118,7 +118,7 @@ def test_best_only_when_significantly_ahead_otherwise_tied(tmp_path):
 
 def test_cells_under_three_seeds_are_listed_and_never_significant(grid):
     store(grid, "xsimgcl", "graph", 0.30, seeds=(0, 1))  # far ahead, but two seeds
-    text = report_pages(grid)["report.md"]
+    text = report_pages(grid, grid / "out" / "report.md")["report.md"]
     assert "**Cells with fewer than 3 split seeds**" in text
     assert "xsimgcl on `strategy1` (2)" in text
     assert re.search(r"\| xsimgcl \d+\.\d\d ± \d+\.\d\d d n=2 +\|", text)  # no ▲
