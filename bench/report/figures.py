@@ -163,11 +163,16 @@ def embedding_map(
     xy = TSNE(n_components=2, random_state=RANDOM_STATE, init="pca", perplexity=30).fit_transform(
         vectors
     )
-    fig, ax = new_figure(figsize=(5, 4.5))
-    ax.scatter(xy[:, 0], xy[:, 1], c=[palette(c) for c in labels], s=8)
+    fig, ax = new_figure(figsize=(6.2, 4.5))
+    for c in range(k):  # one entry per cluster, named as in the report's top-movies table
+        members = labels == c
+        ax.scatter(*xy[members].T, color=palette(c), s=8, label=f"cluster {c} ({members.sum()})")
     ax.set_title(f"{title}\nk={k} clusters, silhouette {silhouette:.3f}", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.legend(
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, markerscale=1.5
+    )
     fig.tight_layout()
     return save_png(fig, path), k, silhouette, labels
 
