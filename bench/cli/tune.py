@@ -20,7 +20,7 @@ from bench.running.jobs import check_task, default_protocols
 from bench.running.runner import Runner
 from bench.running.store import DEFAULT_RESULTS
 from bench.running.studies import RMSE, check_storage, default_storage, study_name
-from bench.running.tune_cluster import connect, shared_storage
+from bench.running.tune_cluster import connect, local_workers, shared_storage
 from methods.registry import get_method
 
 
@@ -53,7 +53,12 @@ def add_parser(sub) -> None:
         help="objective on ranking protocols (rating protocols: RMSE)",
     )
     p.add_argument("--k", type=int, default=20, help="cut-off of the objective (20)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel trials per study (1)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="parallel trials per study, each in its own worker process on this machine (1)",
+    )
     p.add_argument(
         "--storage",
         default=None,
@@ -93,8 +98,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise BenchError("--trials, --jobs and --k must be positive integers")
     if args.scheduler and args.jobs != 1:
         raise BenchError(
-            "--jobs runs trials in this process; with --scheduler the Dask workers run them "
-            "(drop --jobs)"
+            "--jobs starts that many worker processes on this machine; with --scheduler the "
+            "cluster's workers run the trials (drop --jobs)"
         )
     args.dataset = dataset_name(args.dataset, args.data_path)
     cells, overrides = _cells(args)
@@ -102,8 +107,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     check_storage(storage)  # before any data is read or any trial trained
     with contextlib.ExitStack() as stack:
         client = None
-        if args.scheduler:
-            client = stack.enter_context(connect(args.scheduler))
+        if args.scheduler or args.jobs > 1:  # --jobs N: N worker processes here
+            cluster = connect(args.scheduler) if args.scheduler else local_workers(args.jobs)
+            client = stack.enter_context(cluster)
             storage = shared_storage(client, storage)
         rows = _tune_cells(args, cells, overrides, n_trials, storage, client)
     headers = ["study", "trials", "best trial", "validation", "params"]
@@ -148,7 +154,7 @@ def _tune_cells(args, cells, overrides, n_trials: int, storage: str, client) -> 
             timeout=args.timeout,
             metric=metric,
             k=args.k,
-            n_jobs=args.jobs,
+            n_jobs=1,
             overrides=overrides[method],
             client=client,
         )

@@ -175,7 +175,10 @@ def tune(
     ``BenchError`` when every trial of a round fails. ``overrides`` fix or narrow
     parameters (:func:`restrict_space`); a study keeps the overrides it was started with.
     With a ``distributed.Client`` the trials run on its workers, each opening ``storage``
-    (:func:`bench.running.tune_cluster.run_on_cluster`; check it with ``shared_storage``)."""
+    (:func:`bench.running.tune_cluster.run_on_cluster`; check it with ``shared_storage``).
+    ``n_jobs`` > 1 without a client runs trials in threads of this process, which share
+    torch's global generator: fine for numpy methods, not reproducible for torch ones
+    (``bench tune --jobs N`` therefore uses ``tune_cluster.local_workers(N)``)."""
     space, fixed = restrict_space(method, _check_tunable(method, metric, k), overrides)
     if n_trials < 1:
         raise BenchError(f"the number of trials must be at least 1, got {n_trials}")

@@ -13,11 +13,13 @@ pruner reads the other workers' trials from the same storage, so pruning works a
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -33,6 +35,28 @@ CONNECT_TIMEOUT_S = 10.0
 TAG = "task"  # user attribute naming the task that ran a trial
 THIS_MACHINE = {None, "", "localhost", "127.0.0.1", "::1"}  # hosts that mean "here"
 SERVER_URL = "postgresql+psycopg2://USER:PASSWORD@HOST/DATABASE"
+
+
+@contextlib.contextmanager
+def local_workers(n: int) -> Iterator:
+    """A client of ``n`` single-threaded worker processes on this machine (a Dask
+    ``LocalCluster``), for ``bench tune --jobs N``: trials in threads of one process would
+    share torch's global random generator and thread count, so two concurrent trials
+    would disturb each other's draws and neither would be reproducible."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
 
 
 def connect(address: str, timeout: float | None = None):

@@ -130,3 +130,33 @@ def test_a_rating_method_is_tuned_on_the_validation_rmse_and_run_with_its_best(t
     tables = (tmp_path / "tables.md").read_text()
     assert "Defaults vs tuned (RMSE on test" in tables
     capsys.readouterr()
+
+
+def test_parallel_trials_run_in_worker_processes_and_each_value_is_reproducible(tmp_path):
+    """--jobs 2 runs trials in two processes: a torch method's trial value is the value
+    of a fit with that trial's parameters in this process (threads would share torch's
+    random generator, and two concurrent trials would disturb each other's draws)."""
+    import optuna
+
+    from bench.evaluation.validation import carve_validation, validation_metric
+    from bench.running.factory import make_method
+    from bench.running.runner import Runner
+    from bench.running.studies import default_storage, open_storage
+
+    results = str(tmp_path)
+    narrowed = ["--param", "epochs=1..3", "--param", "margin=0.5"]
+    tune = ["tune", "strategy4", "--trials", "4", "--jobs", "2", "--results", results]
+    assert main([*tune, *narrowed]) == 0
+    study = optuna.load_study(
+        study_name="ml-latest-small/strategy4/strategy4/seed0/recall@20",
+        storage=open_storage(default_storage(tmp_path, "ml-latest-small"), create=False),
+    )
+    trials = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(trials) == 4 and len({t.user_attrs["worker"] for t in trials}) == 2
+    validation = carve_validation(
+        Runner("ml-latest-small", None, results).protocol_data("strategy4", 0).train, 0
+    )
+    for t in trials[:2]:
+        params = {**study.user_attrs["fixed_params"], **t.params}
+        model = make_method("strategy4", params, 0).fit(validation.fit_part)
+        assert validation_metric(model.score, validation) == t.value

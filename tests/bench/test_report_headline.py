@@ -104,7 +104,10 @@ def test_best_only_when_significantly_ahead_otherwise_tied(tmp_path):
     store(clear, "ease", "baseline", 0.20)
     store(clear, "als", "baseline", 0.08)
     store(clear, "strategy1", "contrastive", 0.03)
-    assert "- `strategy1`: **ease** is best" in report_pages(clear, clear / "out" / "report.md")["report.md"]
+    assert (
+        "- `strategy1`: **ease** is best"
+        in report_pages(clear, clear / "out" / "report.md")["report.md"]
+    )
 
     tie = tmp_path / "tie"
     store(tie, "ease", "baseline", 0.10, salt=1)
