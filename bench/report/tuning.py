@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -157,8 +158,26 @@ BUDGET_HEADERS = [
     "failed",
     "best validation (recall@20 %, or RMSE)",
     "trial seconds",
+    "trials ran",
     "search space narrowed (--param)",
 ]
+THREADED = "in threads (values disturbed: re-tune)"
+
+
+def how_trials_ran(trials) -> str:
+    """Where a study's trials ran: in worker processes (tagged by ``tune_cluster``), one at
+    a time, or overlapping in threads of one process, whose torch methods share one random
+    generator (their values are then not reproducible)."""
+    workers = {t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}
+    if workers:
+        return f"{len(workers)} process{'es' if len(workers) > 1 else ''}"
+    spans = sorted(
+        (t.datetime_start, t.datetime_complete)
+        for t in trials
+        if t.datetime_start is not None and t.datetime_complete is not None
+    )
+    overlap = any(later[0] < earlier[1] for earlier, later in pairwise(spans))
+    return THREADED if overlap else "one at a time"
 
 
 def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
@@ -187,6 +206,7 @@ def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
         str(states.count("FAIL")),
         best,
         shown_seconds,
+        how_trials_ran(trials),
         " ".join(f"{k}={v}" for k, v in overrides.items()) or "-",
     ]
     return row, seconds
@@ -242,7 +262,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
                     study_name=info["study"], storage=open_storage(info["storage"], create=False)
                 )
         except (FileNotFoundError, KeyError):
-            budget.append([protocol, method, "study not found", "-", "-", "-", "-", "-"])
+            budget.append([protocol, method, "study not found", *["-"] * 6])
             continue
         row, seconds = _budget_row(study, protocol, method)
         budget.append(row)
@@ -258,6 +278,17 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
                 narrowed[(protocol, method)] = row[-1]
             panels[f"{method} on {protocol}"] = study
     lines = [tabulate(budget, headers=BUDGET_HEADERS, tablefmt="github", disable_numparse=True), ""]
+    threaded = [f"{row[1]} on {row[0]}" for row in budget if row[-2] == THREADED]
+    if threaded:
+        lines += [
+            f"{len(threaded)} studies ran two trials at a time in threads of one process "
+            f"({', '.join(threaded)}). Their torch fits shared one random generator, so "
+            "a trial's value is not what its parameters give alone (a strategy4 trial: 22.88 "
+            "in a thread, 24.49 refitted alone) and their choice of parameters is noisier; "
+            "the tuned records above are refitted cleanly. `bench tune --jobs N` now runs "
+            "trials in N worker processes; these studies are to be tuned again.",
+            "",
+        ]
     if baseline_seconds:
         lines += [
             f"Tuning every baseline above took {baseline_seconds / 60:.1f} minutes of trials "

@@ -92,3 +92,23 @@ def test_a_partial_store_says_what_is_missing(tmp_path):
     assert "**Missing from the stored results:** strategy1, strategy2, strategy3, strategy4" in text
     assert "python -m bench run strategy1 strategy2 strategy3 strategy4" in text
     assert "| recall@20 (%)" in pages["tables.md"]  # the per-protocol table is still there
+
+
+def test_a_study_whose_trials_overlapped_in_threads_is_flagged():
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from bench.report.tuning import THREADED, how_trials_ran
+
+    t0 = datetime(2026, 1, 1)
+
+    def trial(start: int, end: int, **attrs):
+        return SimpleNamespace(
+            datetime_start=t0 + timedelta(seconds=start),
+            datetime_complete=t0 + timedelta(seconds=end),
+            user_attrs=attrs,
+        )
+
+    assert how_trials_ran([trial(0, 10), trial(10, 20)]) == "one at a time"
+    assert how_trials_ran([trial(0, 10), trial(5, 20)]) == THREADED
+    assert how_trials_ran([trial(0, 10, worker="h:1"), trial(5, 20, worker="h:2")]) == "2 processes"
