@@ -60,7 +60,8 @@ def tuned_option(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="METRIC@K",
         help="with --tuned, the objective of the study to use (e.g. ndcg@20) when a job has "
-        "studies of several objectives; a single study is used whatever its objective",
+        "studies of several objectives; a single study is used whatever its objective. It "
+        "applies to the jobs of its task: METRIC@K to ranking protocols, rmse to rating ones",
     )
 
 

@@ -115,20 +115,22 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
     rating_rows, rating_studies = _comparison_rows(groups, dataset, rating=True)
     if not rows and not rating_rows:
         return []
-    lines = [
-        "### Defaults vs tuned (recall@20 on test)",
-        "",
-        "Each method was tuned by `python -m bench tune` with the same trial budget: an Optuna "
-        "study per (protocol, method, split seed), TPE sampler seeded, objective recall@20 on a "
-        "per-user 10% validation slice carved from the train split (the test split is never "
-        "read while tuning), median pruning for iterative methods. The best trial's parameters "
-        "were then refitted on the whole train split and evaluated once on test "
-        "(`bench run METHOD --tuned`). A negative difference means the validation optimum did "
-        "not carry over to test.",
-        "",
-        tabulate(rows, headers=COMPARISON_HEADERS, tablefmt="github", disable_numparse=True),
-        "",
-    ]
+    lines = []
+    if rows:
+        lines += [
+            "### Defaults vs tuned (recall@20 on test)",
+            "",
+            "Each method was tuned by `python -m bench tune` with the same trial budget: an Optuna "
+            "study per (protocol, method, split seed), TPE sampler seeded, objective recall@20 on a "
+            "per-user 10% validation slice carved from the train split (the test split is never "
+            "read while tuning), median pruning for iterative methods. The best trial's parameters "
+            "were then refitted on the whole train split and evaluated once on test "
+            "(`bench run METHOD --tuned`). A negative difference means the validation optimum did "
+            "not carry over to test.",
+            "",
+            tabulate(rows, headers=COMPARISON_HEADERS, tablefmt="github", disable_numparse=True),
+            "",
+        ]
     lines += _strategy_verdict(groups, dataset, rows)
     if rating_rows:
         lines += [
@@ -165,24 +167,28 @@ THREADED = "in threads (values disturbed: re-tune)"
 
 
 def how_trials_ran(trials) -> str:
-    """Where a study's trials ran: in worker processes (tagged by ``tune_cluster``), one at
-    a time, or overlapping in threads of one process, whose torch methods share one random
-    generator (their values are then not reproducible)."""
-    workers = {t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}
-    if workers:
-        return f"{len(workers)} process{'es' if len(workers) > 1 else ''}"
-    spans = sorted(
-        (t.datetime_start, t.datetime_complete)
-        for t in trials
-        if t.datetime_start is not None and t.datetime_complete is not None
-    )
-    overlap = any(later[0] < earlier[1] for earlier, later in pairwise(spans))
-    return THREADED if overlap else "one at a time"
+    """Where a study's trials ran: in worker processes (each trial tagged with its
+    ``host:pid``), one at a time, or overlapping in threads of one process (an untagged
+    trial ran before the tag existed, in ``bench tune``'s own process), whose torch methods
+    share one random generator: their values are then not reproducible."""
+    by_process: dict = {}
+    for t in trials:
+        if t.datetime_start is not None and t.datetime_complete is not None:
+            span = (t.datetime_start, t.datetime_complete)
+            by_process.setdefault(t.user_attrs.get("worker"), []).append(span)
+    for spans in by_process.values():
+        spans.sort()
+        if any(later[0] < earlier[1] for earlier, later in pairwise(spans)):
+            return THREADED
+    workers = [w for w in by_process if w is not None]
+    if len(workers) > 1:
+        return f"{len(workers)} processes"
+    return "one at a time"
 
 
 def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
-    """A study's trial counts, best value, seconds and overrides; and its trial seconds
-    (0 when the study is another (protocol, method)'s that trains alike, already counted)."""
+    """A study's trial counts, best value, seconds and overrides; and its trial seconds (the
+    row of a study borrowed from a (protocol, method) that trains alike shows "-")."""
     import optuna
 
     from bench.running.studies import parse_study_name
@@ -195,7 +201,7 @@ def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
     label, shown_seconds = method, f"{seconds:.0f}"
     if (owner["protocol"], owner["method"]) != (protocol, method):
         label = f"{method} (trains alike: {owner['method']} on {owner['protocol']}'s study)"
-        seconds, shown_seconds = 0.0, "-"
+        shown_seconds = "-"  # counted once, under whichever row meets the study first
     minimise = study.direction == optuna.study.StudyDirection.MINIMIZE
     best = f"RMSE {study.best_value:.4f}" if minimise else f"{100 * study.best_value:.2f}"
     row = [
@@ -281,7 +287,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     threaded = [f"{row[1]} on {row[0]}" for row in budget if row[-2] == THREADED]
     if threaded:
         lines += [
-            f"{len(threaded)} studies ran two trials at a time in threads of one process "
+            f"{len(threaded)} studies ran trials concurrently in threads of one process "
             f"({', '.join(threaded)}). Their torch fits shared one random generator, so "
             "a trial's value is not what its parameters give alone (a strategy4 trial: 22.88 "
             "in a thread, 24.49 refitted alone) and their choice of parameters is noisier; "
@@ -301,7 +307,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
         lines += [
             f"All {len(counted)} studies: {total_seconds / 3600:.1f} hours of trials, "
             f"{wall_seconds / 3600:.1f} hours of wall time (each study from its first trial's "
-            "start to its last trial's end, two trials at a time), on the same 2-core machine. "
+            "start to its last trial's end), on the machine named in the records. "
             "The wall time of the grid of records is on the [timings](timings.md) page.",
             "",
         ]

@@ -36,7 +36,9 @@ def groups_of(jobs: list) -> list[list[int]]:
     """Indices of ``jobs`` grouped for the workers: a job whose method builds on others'
     fits (its class's ``builds_on``, e.g. hybrid on content-tags and collab-embed) runs in
     one group after the jobs of those methods on the same protocol and split seed; every
-    other job is a group of its own. Groups in the order of their first job."""
+    other job is a group of its own. Groups in the order of their first job; every job is in
+    exactly one. A group lands when its last job has, and a worker that dies fails all of
+    its jobs."""
     at = {(job.protocol, job.seed, job.method): i for i, job in enumerate(jobs)}
     owner: dict[int, int] = {}  # a part's job -> the job that builds on it
     for i, job in enumerate(jobs):
@@ -45,7 +47,10 @@ def groups_of(jobs: list) -> list[list[int]]:
             if j is not None and j != i and j not in owner:
                 owner[j] = i
     groups = [[*(j for j, o in owner.items() if o == i), i] for i in range(len(jobs))]
-    return sorted((g for g in groups if g[-1] not in owner), key=min)
+    groups = [g for g in groups if g[-1] not in owner]
+    grouped = {i for g in groups for i in g}
+    groups += [[i] for i in range(len(jobs)) if i not in grouped]  # chains, cycles: alone
+    return sorted(groups, key=min)
 
 
 def _local(cells: list[tuple], n_jobs: int, worker: Worker) -> Iterator[tuple[int, tuple]]:

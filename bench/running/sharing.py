@@ -31,7 +31,7 @@ def fit_key(identity: dict) -> str:
 def trains_alike(protocol: str, method: str) -> list[tuple[str, str]]:
     """The (protocol, method) pairs whose fit with the same parameters equals ``method``'s on
     ``protocol`` (same protocol fields apart from the name, same method up to
-    ``trains_like``), ``(protocol, method)`` itself first, then in registry order: one
+    ``trains_like``), ``(protocol, method)`` itself first, then by protocol and registry order: one
     tuning study serves them all (``strategy2`` on ``full`` uses ``strategy1``'s, a baseline
     on ``strategy3`` uses its ``strategy1`` study)."""
     entry = get_method(method)

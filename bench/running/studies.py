@@ -225,8 +225,8 @@ def find_study(
     """The study ``--tuned`` uses for (dataset, protocol, method, split seed), whatever its
     objective: the only one in ``storage``, or the one tuned for ``objective``
     (``"ndcg@20"``). Several studies and no ``objective`` is a ``BenchError`` listing
-    them; with none, the default objective's name (:func:`best_trial` then names the
-    ``bench tune`` command). Reads a missing SQLite file as empty and writes nothing."""
+    them; with none, the name of the protocol's default objective (``recall@20``, or
+    ``rmse`` on a rating protocol; :func:`best_trial` then names the ``bench tune`` command). Reads a missing SQLite file as empty and writes nothing."""
     prefix = f"{dataset}/{protocol}/{method}/seed{seed}/"  # study_name() up to the objective
     if objective is not None and objective != RMSE:
         metric, _, k = objective.partition("@")
@@ -291,12 +291,16 @@ def resolve_tuning(
     is tuned once, on that seed's validation slice, and its best parameters run on every
     split seed. A job whose training equals another (protocol, method)'s
     (:func:`bench.running.sharing.trains_alike`) and has no study of its own uses that
-    one's: the study would run the same trials."""
+    one's: the study would run the same trials. ``objective`` (``--tuned-metric``) picks
+    the studies of the jobs of its task: ``rmse`` those on rating protocols, ``METRIC@K``
+    those on ranking protocols."""
     names = _study_names(storage)
     out = {}
     for job in jobs:
-        protocol, method, seed = _study_of(names, dataset, job, objective)
-        name = find_study(storage, dataset, protocol, method, seed, objective)
+        rating = get_protocol(job.protocol).task == "rating"
+        wanted = objective if (objective == RMSE) == rating else None  # a task's own metric
+        protocol, method, seed = _study_of(names, dataset, job, wanted)
+        name = find_study(storage, dataset, protocol, method, seed, wanted)
         params, number = best_trial(method, storage, name)
         out[job] = {
             "params": params,

@@ -5,6 +5,8 @@ ratings), the pruning callback, and the per-trial seeded sampler. Shared by the 
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -62,6 +64,7 @@ def make_objective(
     def objective(trial: optuna.Trial) -> float:
         params = {name: dist.suggest(trial, name) for name, dist in space.items()}
         params.update(fixed or {})
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         start = time.perf_counter()
         try:
             model = make_method(method, params, seed)
@@ -96,6 +99,11 @@ def validation_rmse(model, validation: Validation, train: TrainData) -> float:
     if train.timestamps is not None:
         times = np.asarray(train.timestamps.tocsr()[held.row, held.col]).ravel()
     predicted = np.asarray(model.predict(held.row, held.col, times), dtype=np.float64)
+    if predicted.shape != held.data.shape:
+        raise BenchError(
+            f"{type(model).__name__}.predict returned shape {predicted.shape}, expected "
+            f"{held.data.shape}"
+        )
     if not np.isfinite(predicted).all():
         raise BenchError(f"{type(model).__name__}.predict returned non-finite ratings")
     return rmse(predicted, held.data)

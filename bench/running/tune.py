@@ -1,20 +1,21 @@
 """Hyper-parameter tuning: one Optuna study per (dataset, protocol, method, split seed).
 
 The objective is ``metric@k`` (recall@20 by default) on the per-user validation slice
-carved from the *train* split (``bench.evaluation.validation``): ``tune`` takes a ``TrainData`` only,
+carved from the *train* split (``bench.evaluation.validation``), or on a rating protocol the
+RMSE of that slice's held-out ratings (minimised): ``tune`` takes a ``TrainData`` only,
 so the test split cannot be read. Each trial fits the method with parameters sampled from
 its ``search_space`` on the fit part of the slice; iterative methods report a validation
 value per epoch (``Recommender.report_epoch``) and Optuna's median pruner stops trials that
-fall below the median of earlier trials at the same epoch.
+are worse than the median of earlier trials at the same epoch.
 
 Studies live in Optuna's RDB storage (an SQLite file under the results folder unless a
 SQLAlchemy URL is given), so an interrupted study resumes where it stopped and several
 ``bench tune`` processes can share one study. ``tune`` runs only the trials still missing
 to reach ``n_trials`` finished (complete or pruned) trials; two processes sharing a study
 can overshoot by the trials they have running when the count is reached. With a Dask
-client (``bench tune --scheduler``) the missing trials run on the cluster's workers, one
-task per trial, and the study ends with exactly ``n_trials`` finished ones
-(``bench.running.tune_cluster``).
+client (``bench tune --scheduler``, or ``--jobs N``: N local worker processes) the missing
+trials run on the cluster's workers, one task per trial, and the study ends with exactly
+``n_trials`` finished ones (``bench.running.tune_cluster``).
 """
 
 from __future__ import annotations

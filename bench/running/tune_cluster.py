@@ -53,6 +53,7 @@ def local_workers(n: int) -> Iterator:
             host="127.0.0.1",
             dashboard_address=None,
             silence_logs=logging.ERROR,
+            memory_limit=0,  # methods check their own memory budget, as in one process
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):

@@ -122,6 +122,8 @@ def test_a_hybrid_is_grouped_after_its_parts_on_the_same_protocol_and_seed():
     ]
     alone = plan(["hybrid", "als"], ["full"], [0])  # no part to wait for: a group each
     assert groups_of(alone) == [[0], [1]]
+    many = plan(["hybrid", "content-tags", "collab-embed", "ease"], ["full", "strategy4"], [0, 1])
+    assert sorted(i for g in groups_of(many) for i in g) == list(range(len(many)))
 
 
 def test_with_two_workers_the_hybrid_reuses_the_parts_fitted_in_the_same_run(tmp_path):

@@ -112,3 +112,4 @@ def test_a_study_whose_trials_overlapped_in_threads_is_flagged():
     assert how_trials_ran([trial(0, 10), trial(10, 20)]) == "one at a time"
     assert how_trials_ran([trial(0, 10), trial(5, 20)]) == THREADED
     assert how_trials_ran([trial(0, 10, worker="h:1"), trial(5, 20, worker="h:2")]) == "2 processes"
+    assert how_trials_ran([trial(0, 10, worker="h:1"), trial(5, 20, worker="h:1")]) == THREADED

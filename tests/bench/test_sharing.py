@@ -82,3 +82,12 @@ def test_a_method_declared_to_train_like_another_gives_its_exact_scores(name, mo
     theirs = REGISTRY[entry.trains_like].cls(**params).fit(data.train)
     users = np.arange(50)
     np.testing.assert_array_equal(ours.score(users), theirs.score(users))
+
+
+def test_the_jobs_that_train_alike_share_one_study_within_a_task():
+    from bench.running.sharing import trains_alike
+
+    assert trains_alike("full", "strategy2") == [("full", "strategy2"), ("full", "strategy1")]
+    assert trains_alike("strategy3", "ease") == [("strategy3", "ease"), ("strategy1", "ease")]
+    assert trains_alike("strategy4", "ease") == [("strategy4", "ease")]
+    assert trains_alike("rmse", "svd") == [("rmse", "svd")]  # full's fields but another task

@@ -536,3 +536,25 @@ def test_a_read_only_place_is_refused_without_writing(tmp_path, monkeypatch):
     with pytest.raises(BenchError, match="old.sqlite3: it is read-only; choose a writable"):
         open_storage(f"sqlite:///{tmp_path}/old.sqlite3")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.sqlite3"]
+
+
+def test_a_rating_study_is_named_rmse_and_prunes_on_rmse(tmp_path):
+    name = study_name("planted", "rmse", "bst", 0, "rmse", 20)
+    assert name == "planted/rmse/bst/seed0/rmse"
+    assert parse_study_name(name)["metric"] == "rmse" and parse_study_name(name)["k"] is None
+    assert (
+        tune_command(name) == "python -m bench tune bst --protocol rmse --seeds 0 --dataset planted"
+    )
+
+    class Trial:  # records what the pruner is told
+        reported: list = []
+
+        def report(self, value, epoch):
+            self.reported.append((epoch, value))
+
+        def should_prune(self):
+            return False
+
+    trial = Trial()
+    pruning_callback(trial, -1.0)(3, -0.87)  # methods report -RMSE; the study minimises RMSE
+    assert trial.reported == [(3, 0.87)]
