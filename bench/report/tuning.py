@@ -288,11 +288,13 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     if threaded:
         lines += [
             f"{len(threaded)} studies ran trials concurrently in threads of one process "
-            f"({', '.join(threaded)}). Their torch fits shared one random generator, so "
-            "a trial's value is not what its parameters give alone (a strategy4 trial: 22.88 "
-            "in a thread, 24.49 refitted alone) and their choice of parameters is noisier; "
-            "the tuned records above are refitted cleanly. `bench tune --jobs N` now runs "
-            "trials in N worker processes; these studies are to be tuned again.",
+            f"({', '.join(threaded)}). Where the method trains with torch, concurrent fits "
+            "shared torch's one random generator, so a trial's value is not what its "
+            "parameters give alone (a strategy4 trial: 22.88 in a thread, 24.49 refitted "
+            "alone) and the choice of parameters is noisier; methods with their own "
+            "generators (numpy, implicit, surprise) are unaffected. The tuned records above "
+            "are refitted cleanly. `bench tune --jobs N` now runs trials in N worker "
+            "processes; the torch studies among these are to be tuned again.",
             "",
         ]
     if baseline_seconds:
