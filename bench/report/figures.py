@@ -190,7 +190,7 @@ def importance_plot(importances: dict[str, dict[str, float]], path: Path, title:
         ax.set_title(name, fontsize=9)
     axes[-1].set_xlabel("importance (fANOVA share of validation recall@20 variance)")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / height))  # leave the title its own band
     return save_png(fig, path)
 
 
