@@ -59,10 +59,9 @@ def legend(table: dict[str, Standing], tuned: bool) -> str:
     )
     if n_defaults:
         where = "; ".join(f"`{p}`: {', '.join(names)}" for p, names in defaults.items() if names)
-        text += (
-            f" d: no tuned record, the defaults are shown ({n_defaults} cells; popularity "
-            f"and the random-embedding floor have nothing to tune) — {where}."
-        )
+        untunable = sorted({"popularity", "random-embedding"} & set(sum(defaults.values(), [])))
+        note = f"; {' and '.join(untunable)} have nothing to tune" if untunable else ""
+        text += f" d: no tuned record, the defaults are shown ({n_defaults} cells{note}) — {where}."
     return text
 
 
