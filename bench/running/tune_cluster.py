@@ -45,18 +45,25 @@ def local_workers(n: int) -> Iterator:
     would disturb each other's draws and neither would be reproducible."""
     from distributed import Client, LocalCluster
 
-    with (
-        LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-            memory_limit=0,  # methods check their own memory budget, as in one process
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with contextlib.ExitStack() as stack:
+        try:
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                    memory_limit=0,  # methods check their own memory budget, as in one process
+                )
+            )
+            client = stack.enter_context(Client(cluster, set_as_default=False))
+        except (OSError, TimeoutError, RuntimeError) as err:
+            raise BenchError(
+                f"could not start {n} local worker processes for --jobs {n} ({err}); tune "
+                "with --jobs 1, or start a cluster and pass --scheduler"
+            ) from None
         yield client
 
 
@@ -99,8 +106,8 @@ def shared_storage(client, storage: str) -> str:
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:"):
             raise BenchError(
-                f"--storage {shown} is an in-memory SQLite database, which the Dask workers "
-                f"cannot share; give an SQLite file (sqlite:////PATH) or a server ({SERVER_URL})"
+                f"--storage {shown} is an in-memory SQLite database, which separate worker "
+                f"processes (--jobs N, --scheduler) cannot share; give an SQLite file (sqlite:////PATH) or a server ({SERVER_URL})"
             )
         if elsewhere:
             raise BenchError(

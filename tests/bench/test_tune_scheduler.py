@@ -25,7 +25,7 @@ from bench.running import tune_cluster
 from bench.running.studies import default_storage
 from bench.running.trials import study_options
 from bench.running.tune import tune
-from bench.running.tune_cluster import TAG, run_trial, shared_storage
+from bench.running.tune_cluster import TAG, local_workers, run_trial, shared_storage
 from tests.bench.test_tune import as_train, fakes, name_of, planted_ratings  # noqa: F401
 
 distributed = pytest.importorskip("distributed")
@@ -261,3 +261,15 @@ def test_a_one_worker_cluster_gives_the_sequential_study(tmp_path):
     history = [(t.number, t.state, t.params, t.value) for t in local.trials]
     assert [(t.number, t.state, t.params, t.value) for t in remote.trials] == history
     assert len({t.value for t in local.trials}) > 1  # the trials did differ
+
+
+def test_local_workers_that_cannot_start_give_one_clear_error(monkeypatch):
+    import distributed
+
+    def refuse(**kwargs):
+        raise OSError("[Errno 98] Address already in use")
+
+    monkeypatch.setattr(distributed, "LocalCluster", refuse)
+    with pytest.raises(BenchError, match="could not start 2 local worker processes.*--jobs 1"):
+        with local_workers(2):
+            pass
