@@ -164,6 +164,7 @@ BUDGET_HEADERS = [
     "search space narrowed (--param)",
 ]
 THREADED = "in threads (values disturbed: re-tune)"
+THREADED_OWN_RNG = "in threads (own generators: unaffected)"
 
 
 def how_trials_ran(trials) -> str:
@@ -184,6 +185,19 @@ def how_trials_ran(trials) -> str:
     if len(workers) > 1:
         return f"{len(workers)} processes"
     return "one at a time"
+
+
+def how_study_ran(trials, method: str) -> str:
+    """:func:`how_trials_ran`, where threads disturb only methods that train with torch
+    (those with a ``device`` parameter); the others draw from generators of their own."""
+    import inspect
+
+    from methods.registry import get_method
+
+    how = how_trials_ran(trials)
+    if how == THREADED and "device" not in inspect.signature(get_method(method).cls).parameters:
+        return THREADED_OWN_RNG
+    return how
 
 
 def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
@@ -212,7 +226,7 @@ def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
         str(states.count("FAIL")),
         best,
         shown_seconds,
-        how_trials_ran(trials),
+        how_study_ran(trials, method),
         " ".join(f"{k}={v}" for k, v in overrides.items()) or "-",
     ]
     return row, seconds
@@ -287,14 +301,14 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     threaded = [f"{row[1]} on {row[0]}" for row in budget if row[-2] == THREADED]
     if threaded:
         lines += [
-            f"{len(threaded)} studies ran trials concurrently in threads of one process "
-            f"({', '.join(threaded)}). Where the method trains with torch, concurrent fits "
-            "shared torch's one random generator, so a trial's value is not what its "
-            "parameters give alone (a strategy4 trial: 22.88 in a thread, 24.49 refitted "
-            "alone) and the choice of parameters is noisier; methods with their own "
-            "generators (numpy, implicit, surprise) are unaffected. The tuned records above "
-            "are refitted cleanly. `bench tune --jobs N` now runs trials in N worker "
-            "processes; the torch studies among these are to be tuned again.",
+            f"{len(threaded)} studies of torch methods ran trials concurrently in threads of "
+            f"one process ({', '.join(threaded)}). Their concurrent fits shared torch's one "
+            "random generator, so a trial's value is not what its parameters give alone (a "
+            "strategy4 trial: 22.88 in a thread, 24.49 refitted alone) and the choice of "
+            "parameters is noisier; methods with generators of their own (numpy, implicit, "
+            "surprise) are unaffected. The tuned records above are refitted cleanly. "
+            "`bench tune --jobs N` now runs trials in N worker processes; these studies are "
+            "to be tuned again.",
             "",
         ]
     if baseline_seconds:

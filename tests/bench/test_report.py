@@ -98,7 +98,7 @@ def test_a_study_whose_trials_overlapped_in_threads_is_flagged():
     from datetime import datetime, timedelta
     from types import SimpleNamespace
 
-    from bench.report.tuning import THREADED, how_trials_ran
+    from bench.report.tuning import THREADED, THREADED_OWN_RNG, how_study_ran, how_trials_ran
 
     t0 = datetime(2026, 1, 1)
 
@@ -113,3 +113,7 @@ def test_a_study_whose_trials_overlapped_in_threads_is_flagged():
     assert how_trials_ran([trial(0, 10), trial(5, 20)]) == THREADED
     assert how_trials_ran([trial(0, 10, worker="h:1"), trial(5, 20, worker="h:2")]) == "2 processes"
     assert how_trials_ran([trial(0, 10, worker="h:1"), trial(5, 20, worker="h:1")]) == THREADED
+    # threads disturb only torch fits: svd (surprise) keeps its own generator
+    overlapping = [trial(0, 10), trial(5, 20)]
+    assert how_study_ran(overlapping, "sgl") == THREADED
+    assert how_study_ran(overlapping, "svd") == THREADED_OWN_RNG
