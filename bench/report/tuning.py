@@ -162,6 +162,7 @@ BUDGET_HEADERS = [
     "trial seconds",
     "trials ran",
     "search space narrowed (--param)",
+    "best at a range's edge",
 ]
 THREADED = "in threads (values disturbed: re-tune)"
 THREADED_OWN_RNG = "in threads (own generators: unaffected)"
@@ -228,8 +229,27 @@ def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
         shown_seconds,
         how_study_ran(trials, method),
         " ".join(f"{k}={v}" for k, v in overrides.items()) or "-",
+        ", ".join(at_edge(owner["method"], overrides, study)) or "-",
     ]
     return row, seconds
+
+
+def at_edge(method: str, overrides: dict, study) -> list[str]:
+    """``name=value (low|high)`` for each parameter of the best trial that sits at an end
+    of the range the study searched (its ``--param`` narrowing applied)."""
+    from bench.running.tune import restrict_space
+    from methods.registry import get_method
+
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if not complete:
+        return []
+    space, _ = restrict_space(method, get_method(method).cls.search_space, overrides)
+    best = study.best_trial.params
+    return [
+        f"{name}={_short(best[name])} ({side})"
+        for name, dist in sorted(space.items())
+        if name in best and (side := dist.edge(best[name]))
+    ]
 
 
 def _importance_lines(panels: dict, narrowed: dict, dataset: str, out_dir: Path, rel: str):
@@ -282,7 +302,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
                     study_name=info["study"], storage=open_storage(info["storage"], create=False)
                 )
         except (FileNotFoundError, KeyError):
-            budget.append([protocol, method, "study not found", *["-"] * 6])
+            budget.append([protocol, method, "study not found", *["-"] * (len(BUDGET_HEADERS) - 3)])
             continue
         row, seconds = _budget_row(study, protocol, method)
         budget.append(row)
@@ -295,10 +315,12 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
             baseline_seconds += seconds
         if method.startswith("strategy") and row[1] == method:  # the study's own row
             if study.user_attrs.get("overrides"):
-                narrowed[(protocol, method)] = row[-1]
+                narrowed[(protocol, method)] = row[
+                    BUDGET_HEADERS.index("search space narrowed (--param)")
+                ]
             panels[f"{method} on {protocol}"] = study
     lines = [tabulate(budget, headers=BUDGET_HEADERS, tablefmt="github", disable_numparse=True), ""]
-    threaded = [f"{row[1]} on {row[0]}" for row in budget if row[-2] == THREADED]
+    threaded = [f"{row[1]} on {row[0]}" for row in budget if THREADED in row]
     if threaded:
         lines += [
             f"{len(threaded)} studies of torch methods ran trials concurrently in threads of "
@@ -309,6 +331,16 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
             "surprise) are unaffected. The tuned records above are refitted cleanly. "
             "`bench tune --jobs N` now runs trials in N worker processes; these studies are "
             "to be tuned again.",
+            "",
+        ]
+    edge_column = BUDGET_HEADERS.index("best at a range's edge")
+    at_edges = [f"{row[1]} on {row[0]}" for row in budget if row[edge_column] != "-"]
+    if at_edges:
+        lines += [
+            f"In {len(at_edges)} of {len(budget)} rows the best trial sits at an end of a "
+            "parameter's range (within 5% of it, log-scaled where the range is; for sizes, "
+            "the smallest or largest choice): the search may have stopped at the range, not "
+            "at the optimum, so those ranges are the first to widen.",
             "",
         ]
     if baseline_seconds:

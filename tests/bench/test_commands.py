@@ -57,6 +57,9 @@ def test_a_strategy_tuned_in_a_narrowed_space_is_refit_with_its_fixed_parameters
     assert record["params"]["margin"] == 0.5 and record["params"]["epochs"] in (1, 2)
     report = (tmp_path / "tables.md").read_text()
     assert "epochs=1..2 margin=0.5" in report  # the narrowed space is stated
+    # epochs of 1..2 is always at an end of the narrowed range, and the report says so
+    side = "low" if record["params"]["epochs"] == 1 else "high"
+    assert f"epochs={record['params']['epochs']} ({side})" in report
     assert "ml-latest-small-tuning-importance.png" in report
     assert (tmp_path / "figures" / "ml-latest-small-tuning-importance.png").exists()
     capsys.readouterr()
