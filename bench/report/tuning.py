@@ -159,6 +159,7 @@ BUDGET_HEADERS = [
     "pruned",
     "failed",
     "best validation (recall@20 %, or RMSE)",
+    "defaults trial",
     "trial seconds",
     "trials ran",
     "search space narrowed (--param)",
@@ -207,6 +208,7 @@ def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
     import optuna
 
     from bench.running.studies import parse_study_name
+    from bench.running.trials import DEFAULTS
 
     trials = study.get_trials(deepcopy=False)
     states = [t.state.name for t in trials]
@@ -218,7 +220,20 @@ def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
         label = f"{method} (trains alike: {owner['method']} on {owner['protocol']}'s study)"
         shown_seconds = "-"  # counted once, under whichever row meets the study first
     minimise = study.direction == optuna.study.StudyDirection.MINIMIZE
-    best = f"RMSE {study.best_value:.4f}" if minimise else f"{100 * study.best_value:.2f}"
+
+    def shown(value: float) -> str:
+        return f"RMSE {value:.4f}" if minimise else f"{100 * value:.2f}"
+
+    best = shown(study.best_value)
+    defaults = [t for t in trials if t.user_attrs.get(DEFAULTS)]
+    if not defaults:
+        defaults_shown = "not run"
+    elif defaults[0].state.name != "COMPLETE":
+        defaults_shown = defaults[0].state.name.lower()
+    else:
+        defaults_shown = shown(defaults[0].value)
+        if defaults[0].number == study.best_trial.number:
+            defaults_shown += " (best)"
     row = [
         protocol,
         label,
@@ -226,6 +241,7 @@ def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
         str(states.count("PRUNED")),
         str(states.count("FAIL")),
         best,
+        defaults_shown,
         shown_seconds,
         how_study_ran(trials, method),
         " ".join(f"{k}={v}" for k, v in overrides.items()) or "-",
@@ -333,6 +349,27 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
             "to be tuned again.",
             "",
         ]
+    defaults_column = BUDGET_HEADERS.index("defaults trial")
+    not_run = sum(row[defaults_column] == "not run" for row in budget)
+    best_defaults = [f"{row[1]} on {row[0]}" for row in budget if "(best)" in row[defaults_column]]
+    lines += [
+        "Every study also runs the method's defaults once, as a trial beside the searched "
+        'ones (column "defaults trial"; counted in the trial columns), so its best trial '
+        "is never worse on validation than the defaults. "
+        + (
+            f"The defaults were the best trial in {len(best_defaults)} rows "
+            f"({', '.join(best_defaults)}). "
+            if best_defaults
+            else "The defaults were the best trial in no row. "
+        )
+        + (
+            f"{not_run} rows' studies ran before the defaults trial existed and have not "
+            "been resumed since (`bench tune` with the same --trials adds it)."
+            if not_run
+            else ""
+        ),
+        "",
+    ]
     edge_column = BUDGET_HEADERS.index("best at a range's edge")
     at_edges = [f"{row[1]} on {row[0]}" for row in budget if row[edge_column] != "-"]
     if at_edges:

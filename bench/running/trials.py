@@ -1,10 +1,20 @@
 """One tuning trial, wherever it runs: the objective (fit on the validation slice's fit part,
 score ``metric@k`` on its held-out part, or on a rating protocol the RMSE of its held-out
-ratings), the pruning callback, and the per-trial seeded sampler. Shared by the local tuner (``bench.running.tune``) and the Dask workers
-(``bench.running.tune_cluster``), so a trial is the same computation in both."""
+ratings), the pruning callback, the per-trial seeded sampler, and the defaults trial. Shared
+by the local tuner (``bench.running.tune``) and the Dask workers
+(``bench.running.tune_cluster``), so a trial is the same computation in both.
+
+Every study also runs the method's **defaults** once, as one trial beyond the ``n_trials``
+searched ones (user attribute ``defaults``): the first trial of a new study, the next one of
+a study started without it. The best trial is then never worse on validation than the
+defaults, so a tuned record that loses to its defaults on test lost on generalisation, not
+because the search missed a region the defaults' author had found (deep-autorec's 30
+searched trials all validated worse than its defaults).
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import time
@@ -20,7 +30,10 @@ from bench.evaluation.validation import Validation, carve_validation, validation
 from bench.protocol import TrainData
 from bench.running.factory import make_method
 from bench.running.studies import RMSE
+from methods.registry import get_method
+from methods.search_space import Float, Int
 
+DEFAULTS = "defaults"  # user attribute of the trial that runs the method's defaults
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # a trial raising these is recorded as FAIL, not fatal (RuntimeError: out of GPU memory)
 CAUGHT = (BenchError, ValueError, RuntimeError, MemoryError)
@@ -44,6 +57,36 @@ def pruning_callback(trial: optuna.Trial, sign: float = 1.0) -> Callable[[int, f
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {value:.4f})")
 
     return callback
+
+
+def default_params(method: str, space: dict) -> dict:
+    """The constructor defaults of ``method`` for the parameters of ``space``; a number
+    outside its range is moved to the nearest end (BST's weight decay 0 under a log range
+    from 1e-7), a choice not offered is left to the sampler."""
+    signature = inspect.signature(get_method(method).cls).parameters
+    params = {}
+    for name, dist in space.items():
+        value = signature[name].default
+        if isinstance(dist, Int | Float):
+            params[name] = min(max(value, dist.low), dist.high)
+        elif value in dist.values:
+            params[name] = value
+    return params
+
+
+def enqueue_defaults(study: optuna.Study, method: str, space: dict) -> None:
+    """Queue the defaults trial of ``study`` unless it has one (in any state)."""
+    if not any(t.user_attrs.get(DEFAULTS) for t in study.get_trials(deepcopy=False)):
+        study.enqueue_trial(default_params(method, space), user_attrs={DEFAULTS: True})
+
+
+def missing_trials(study: optuna.Study, n_trials: int) -> int:
+    """Trials still to run: searched ones (complete or pruned, the defaults trial not
+    counted) up to ``n_trials``, plus the defaults trial while it waits in the queue."""
+    trials = study.get_trials(deepcopy=False)
+    searched = sum(t.state in FINISHED and not t.user_attrs.get(DEFAULTS) for t in trials)
+    waiting = any(t.state == TrialState.WAITING and t.user_attrs.get(DEFAULTS) for t in trials)
+    return max(0, n_trials - searched) + int(waiting)
 
 
 def make_objective(

@@ -11,11 +11,12 @@ are worse than the median of earlier trials at the same epoch.
 Studies live in Optuna's RDB storage (an SQLite file under the results folder unless a
 SQLAlchemy URL is given), so an interrupted study resumes where it stopped and several
 ``bench tune`` processes can share one study. ``tune`` runs only the trials still missing
-to reach ``n_trials`` finished (complete or pruned) trials; two processes sharing a study
-can overshoot by the trials they have running when the count is reached. With a Dask
-client (``bench tune --scheduler``, or ``--jobs N``: N local worker processes) the missing
-trials run on the cluster's workers, one task per trial, and the study ends with exactly
-``n_trials`` finished ones (``bench.running.tune_cluster``).
+to reach ``n_trials`` finished (complete or pruned) searched trials, and the method's
+defaults once beside them (the defaults trial, ``bench.running.trials``); two processes
+sharing a study can overshoot by the trials they have running when the count is reached.
+With a Dask client (``bench tune --scheduler``, or ``--jobs N``: N local worker processes)
+the missing trials run on the cluster's workers, one task per trial, and the study ends
+with exactly ``n_trials`` searched ones (``bench.running.tune_cluster``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from bench.running.trials import (
     FINISHED,
     RMSE,
     direction,
+    enqueue_defaults,
     make_objective,
+    missing_trials,
     pruning_callback,
     study_options,
 )
@@ -191,11 +194,13 @@ def tune(
         **study_options(seed),
     )
     _claim(study, storage, method, train, seed, metric, k, overrides, fixed)
-    done = _count(study)
-    if done >= n_trials:
+    enqueue_defaults(study, method, space)
+    missing = missing_trials(study, n_trials)
+    if missing == 0:
         return study
+    done = _count(study)
     bar = tqdm(
-        total=n_trials,
+        total=done + missing,
         initial=done,
         desc=study_name,
         unit="trial",
@@ -223,8 +228,12 @@ def _run_until(study, objective, n_trials: int, timeout, n_jobs: int, callbacks)
     """Run trials until ``n_trials`` are finished (a failed trial is replaced by a new one)
     or ``timeout`` seconds pass; a ``BenchError`` when a whole round of trials failed."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    stop = optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)
-    while (missing := n_trials - _count(study)) > 0:
+
+    def stop(study: optuna.Study, _) -> None:
+        if missing_trials(study, n_trials) <= 0:
+            study.stop()
+
+    while (missing := missing_trials(study, n_trials)) > 0:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             return

@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 from bench.errors import BenchError
 from bench.protocol import TrainData
 from bench.running.studies import open_storage, quiet_optuna
-from bench.running.trials import CAUGHT, FINISHED, make_objective, study_options
+from bench.running.trials import CAUGHT, make_objective, missing_trials, study_options
 
 CONNECT_TIMEOUT_S = 10.0
 TAG = "task"  # user attribute naming the task that ran a trial
@@ -180,7 +180,7 @@ def run_on_cluster(
     data = client.scatter(train, broadcast=True, hash=False)
     session = uuid.uuid4().hex[:8]
     for round_ in range(n_trials):  # every round but the last finishes at least one trial
-        missing = n_trials - len(study.get_trials(deepcopy=False, states=FINISHED))
+        missing = missing_trials(study, n_trials)
         if missing <= 0:
             return
         tags = [f"{session}-{round_}-{i}" for i in range(missing)]

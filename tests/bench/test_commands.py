@@ -35,6 +35,8 @@ def test_tune_then_run_tuned_stores_a_tuned_record_and_reports_it(tmp_path, caps
     report = (tmp_path / "tables.md").read_text()
     assert "### Defaults vs tuned (recall@20 on test)" in report
     assert "Tuning every baseline above took" in report  # the time budget, from the study
+    assert "Every study also runs the method's defaults once" in report
+    assert "before the defaults trial existed" not in report  # this study has its trial
     assert main([*run, "--tuned", "--param", "K=5"]) == 2
     assert "drop --param" in capsys.readouterr().err
 
@@ -154,8 +156,10 @@ def test_parallel_trials_run_in_worker_processes_and_each_value_is_reproducible(
         study_name="ml-latest-small/strategy4/strategy4/seed0/recall@20",
         storage=open_storage(default_storage(tmp_path, "ml-latest-small"), create=False),
     )
+    searched = [t for t in study.trials if not t.user_attrs.get("defaults")]
+    assert len(searched) == 4 and len(study.trials) == 5  # and the defaults trial
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2
     trials = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert len(trials) == 4 and len({t.user_attrs["worker"] for t in trials}) == 2
     validation = carve_validation(
         Runner("ml-latest-small", None, results).protocol_data("strategy4", 0).train, 0
     )

@@ -28,6 +28,7 @@ from bench.running.studies import (
     study_name,
     tune_command,
 )
+from bench.running.trials import DEFAULTS
 from bench.running.tune import pruning_callback, train_digest, tune
 from methods.base import Recommender
 from methods.registry import REGISTRY, discover, register
@@ -160,7 +161,8 @@ def test_interrupted_study_resumes_to_exactly_n_trials(storage):
         n_trials=3,
         progress=False,
     )
-    assert len(first.trials) == 3
+    assert len(first.trials) == 4  # the defaults first, then 3 searched
+    assert first.trials[0].user_attrs[DEFAULTS] and first.trials[0].params["K"] == 20
     resumed = tune(
         "item-knn",
         train,
@@ -171,10 +173,11 @@ def test_interrupted_study_resumes_to_exactly_n_trials(storage):
         progress=False,
     )
     numbers = [t.number for t in resumed.trials]
-    assert numbers == [0, 1, 2, 3, 4, 5]
+    assert numbers == [0, 1, 2, 3, 4, 5, 6]
     assert all(t.state == TrialState.COMPLETE for t in resumed.trials)
+    assert sum(bool(t.user_attrs.get(DEFAULTS)) for t in resumed.trials) == 1
     # the resumed session draws new points instead of replaying the first session's
-    assert [t.params for t in resumed.trials[3:]] != [t.params for t in resumed.trials[:3]]
+    assert [t.params for t in resumed.trials[4:]] != [t.params for t in resumed.trials[1:4]]
     again = tune(
         "item-knn",
         train,
@@ -184,7 +187,7 @@ def test_interrupted_study_resumes_to_exactly_n_trials(storage):
         n_trials=6,
         progress=False,
     )
-    assert len(again.trials) == 6
+    assert len(again.trials) == 7
     assert all("fit_seconds" in t.user_attrs for t in again.trials)
 
 
@@ -202,7 +205,7 @@ def test_a_trial_whose_process_was_killed_is_failed_on_resume(storage, monkeypat
     study = tune("item-knn", train, n_trials=3, **kwargs)
     states = [t.state for t in study.trials]
     assert states[killed.number] == TrialState.FAIL
-    assert states.count(TrialState.COMPLETE) == 3 and len(states) == 4
+    assert states.count(TrialState.COMPLETE) == 4 and len(states) == 5  # with the defaults
 
 
 def test_two_sessions_share_one_study(storage):
@@ -224,8 +227,10 @@ def test_two_sessions_share_one_study(storage):
     study = optuna.load_study(study_name=name_of("item-knn"), storage=storage)
     numbers = [t.number for t in study.trials]
     assert numbers == list(range(len(numbers)))
-    # each session stops once 8 are finished; the other may still be running one trial
-    assert 8 <= len(study.trials) <= 9
+    # each session stops once 8 searched ones are finished; the other may still be
+    # running one trial (and two sessions starting at once may both queue the defaults)
+    searched = [t for t in study.trials if not t.user_attrs.get(DEFAULTS)]
+    assert 8 <= len(searched) <= 9 and len(study.trials) - len(searched) in (1, 2)
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
 
 
@@ -344,6 +349,51 @@ def fakes():
         REGISTRY.pop(name)
 
 
+def test_a_study_started_without_its_defaults_trial_runs_it_when_resumed(storage, monkeypatch):
+    from bench.running import tune as tune_module
+
+    train = as_train(planted_ratings())
+    kwargs = dict(study_name=name_of("item-knn"), storage=storage, seed=0, progress=False)
+    with monkeypatch.context() as m:  # a study made before the defaults trial existed
+        m.setattr(tune_module, "enqueue_defaults", lambda *args: None)
+        assert len(tune("item-knn", train, n_trials=3, **kwargs).trials) == 3
+    study = tune("item-knn", train, n_trials=3, **kwargs)
+    assert len(study.trials) == 4
+    last = study.trials[-1]
+    assert last.user_attrs[DEFAULTS] and last.params == {"K": 20, "feedback": "all"}
+    assert len(tune("item-knn", train, n_trials=3, **kwargs).trials) == 4  # nothing left
+
+
+class Peaked(Stepper):
+    """Ranks well only at its default ``quality``, a point a search of [0, 1] will not hit
+    (on the planted ratings, against popularity; by popularity anywhere else)."""
+
+    def __init__(self, quality: float = 0.123456, epochs: int = 5, seed: int = 0):
+        super().__init__(quality, epochs, seed)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        sign = -1.0 if self.quality == 0.123456 else 1.0
+        return sign * super().score(users)
+
+
+def test_the_best_trial_is_never_worse_on_validation_than_the_defaults(storage):
+    register("test-peaked", family="test")(Peaked)
+    try:
+        study = tune(
+            "test-peaked",
+            as_train(planted_ratings()),
+            study_name=name_of("peaked"),
+            storage=storage,
+            seed=0,
+            n_trials=5,
+            progress=False,
+        )
+    finally:
+        REGISTRY.pop("test-peaked")
+    assert study.best_trial.user_attrs[DEFAULTS] and study.best_trial.params["quality"] == 0.123456
+    assert all(t.value < study.best_value for t in study.trials if not t.user_attrs.get(DEFAULTS))
+
+
 def test_median_pruner_stops_trials_below_earlier_ones(storage, fakes):
     study = tune(
         "test-stepper",
@@ -354,7 +404,7 @@ def test_median_pruner_stops_trials_below_earlier_ones(storage, fakes):
         n_trials=14,
         progress=False,
     )
-    assert len(study.trials) == 14
+    assert len(study.trials) == 15 and study.trials[0].user_attrs[DEFAULTS]
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert pruned and all(len(t.intermediate_values) == 1 for t in pruned)
@@ -398,7 +448,8 @@ def test_failing_trials_are_recorded_and_replaced(storage, fakes):
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert failed and all("too low" in t.user_attrs["error"] for t in failed)
     assert all(t.params["quality"] < 0.5 for t in failed)
-    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 6
+    searched = [t for t in study.trials if not t.user_attrs.get(DEFAULTS)]
+    assert sum(t.state == TrialState.COMPLETE for t in searched) == 6
 
 
 def test_a_method_whose_every_trial_fails_is_an_error(storage, fakes):

@@ -23,7 +23,7 @@ from bench.cli.main import main
 from bench.errors import BenchError
 from bench.running import tune_cluster
 from bench.running.studies import default_storage
-from bench.running.trials import study_options
+from bench.running.trials import DEFAULTS, study_options
 from bench.running.tune import tune
 from bench.running.tune_cluster import TAG, local_workers, run_trial, shared_storage
 from tests.bench.test_tune import as_train, fakes, name_of, planted_ratings  # noqa: F401
@@ -127,11 +127,13 @@ def cluster():
 
 
 def _recorded_once(study: optuna.Study, n: int) -> None:
+    """``n`` searched trials and the defaults trial, each recorded once."""
     trials = study.get_trials(deepcopy=False)
-    assert [t.number for t in trials] == list(range(n))
+    assert [t.number for t in trials] == list(range(n + 1))
     assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert sum(bool(t.user_attrs.get(DEFAULTS)) for t in trials) == 1
     tags = [t.user_attrs[TAG] for t in trials]
-    assert len(set(tags)) == n  # one trial per task, none run twice
+    assert len(set(tags)) == n + 1  # one trial per task, none run twice
 
 
 def test_two_worker_processes_share_a_postgresql_study_and_record_every_trial_once(
@@ -184,10 +186,10 @@ def test_pruning_works_across_workers(tmp_path, fakes):  # noqa: F811
             client=client,
         )
     trials = study.get_trials(deepcopy=False)
-    assert len(trials) == 14 and len({t.user_attrs[TAG] for t in trials}) == 14
+    assert len(trials) == 15 and len({t.user_attrs[TAG] for t in trials}) == 15  # + defaults
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert pruned and len(pruned) + len(complete) == 14
+    assert pruned and len(pruned) + len(complete) == 15
     # a trial is stopped at the first step where the median of the others' (finished on
     # either worker, read from the shared storage) is above it: early, not always at step 1
     assert all(1 <= len(t.intermediate_values) < 5 for t in pruned)
@@ -204,8 +206,9 @@ def test_a_task_run_again_does_not_run_a_second_trial(tmp_path):
     again = run_trial(train, trial, storage, name_of("item-knn"), "session-0-0")
     assert first == again == ("COMPLETE", "")
     study = optuna.load_study(study_name=name_of("item-knn"), storage=storage, **study_options(0))
-    assert [t.user_attrs.get(TAG) for t in study.trials] == [None, "session-0-0"]
-    assert study.trials[1].params == {} and study.trials[1].value is not None
+    # the defaults trial and one searched trial ran locally, then the task's one trial
+    assert [t.user_attrs.get(TAG) for t in study.trials] == [None, None, "session-0-0"]
+    assert study.trials[2].params == {} and study.trials[2].value is not None
 
 
 class Workers:
