@@ -32,7 +32,9 @@ def add_parser(sub) -> None:
         "split seed): TPE sampler seeded by the split seed, objective recall@20 (or "
         "--metric ndcg) on a per-user validation slice carved from the TRAIN split (the "
         "test split is never read), or on the rating protocol the RMSE of that slice's "
-        "held-out ratings (minimised), median pruning of iterative methods. Studies live in "
+        "held-out ratings (minimised), median pruning of iterative methods; besides the "
+        "searched trials each study runs the method's defaults once, so the best trial is "
+        "never worse on validation than the defaults. Studies live in "
         "an RDB storage (default: an SQLite file under the results folder), so an "
         "interrupted study resumes and several processes can share one. With --scheduler "
         "the trials run on a Dask cluster's workers, one task per trial, all sharing the "
@@ -44,7 +46,12 @@ def add_parser(sub) -> None:
     p.add_argument("methods", nargs="+", metavar="METHOD", help="registered method names")
     p.add_argument("--protocol", nargs="+", metavar="P", help="protocols (default: home/full)")
     p.add_argument("--seeds", type=seed_arg, nargs="+", default=[0], help="split seeds (0)")
-    p.add_argument("--trials", type=int, default=None, help="trials per study (default 30)")
+    p.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help="searched trials per study (default 30), plus the defaults trial",
+    )
     p.add_argument("--timeout", type=float, default=None, help="seconds per study (none)")
     p.add_argument(
         "--metric",
