@@ -123,8 +123,9 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
             "Each method was tuned by `python -m bench tune` with the same trial budget: an Optuna "
             "study per (protocol, method, split seed), TPE sampler seeded, objective recall@20 on a "
             "per-user 10% validation slice carved from the train split (the test split is never "
-            "read while tuning), median pruning for iterative methods. The best trial's parameters "
-            "were then refitted on the whole train split and evaluated once on test "
+            "read while tuning), median pruning for iterative methods, and the defaults as one "
+            "more trial of the study (where the study has it: see below). The best trial's "
+            "parameters were then refitted on the whole train split and evaluated once on test "
             "(`bench run METHOD --tuned`). A negative difference means the validation optimum did "
             "not carry over to test.",
             "",
