@@ -226,7 +226,10 @@ def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
         return f"RMSE {value:.4f}" if minimise else f"{100 * value:.2f}"
 
     best = shown(study.best_value)
-    defaults = [t for t in trials if t.user_attrs.get(DEFAULTS)]
+    # the complete defaults trial if any (one pruned before they were exempt ran again)
+    defaults = sorted(
+        (t for t in trials if t.user_attrs.get(DEFAULTS)), key=lambda t: t.state.name != "COMPLETE"
+    )
     if not defaults:
         defaults_shown = "not run"
     elif defaults[0].state.name != "COMPLETE":

@@ -5,8 +5,8 @@ by the local tuner (``bench.running.tune``) and the Dask workers
 (``bench.running.tune_cluster``), so a trial is the same computation in both.
 
 Every study also runs the method's **defaults** once, as one trial beyond the ``n_trials``
-searched ones (user attribute ``defaults``): the first trial of a new study, the next one of
-a study started without it. The best trial is then never worse on validation than the
+searched ones (user attribute ``defaults``; never pruned): the first trial of a new study,
+the next one of a study started without it. The best trial is then never worse on validation than the
 defaults, so a tuned record that loses to its defaults on test lost on generalisation, not
 because the search missed a region the defaults' author had found (deep-autorec's 30
 searched trials all validated worse than its defaults).
@@ -44,16 +44,19 @@ def direction(metric: str) -> str:
     return "minimize" if metric == RMSE else "maximize"
 
 
-def pruning_callback(trial: optuna.Trial, sign: float = 1.0) -> Callable[[int, float], None]:
+def pruning_callback(
+    trial: optuna.Trial, sign: float = 1.0, prune: bool = True
+) -> Callable[[int, float], None]:
     """An ``epoch_callback`` for a method: report each epoch's validation value to the trial
-    and stop the fit (``optuna.TrialPruned``) when the pruner says the trial is hopeless.
+    and stop the fit (``optuna.TrialPruned``) when the pruner says the trial is hopeless
+    (never with ``prune`` False: the defaults trial always runs to its end).
     Methods report higher-is-better values (``-RMSE`` when they validate ratings); ``sign``
     -1 turns them into the RMSE a minimising study compares."""
 
     def callback(epoch: int, value: float) -> None:
         value = sign * value
         trial.report(float(value), int(epoch))
-        if trial.should_prune():
+        if prune and trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {value:.4f})")
 
     return callback
@@ -75,8 +78,11 @@ def default_params(method: str, space: dict) -> dict:
 
 
 def enqueue_defaults(study: optuna.Study, method: str, space: dict) -> None:
-    """Queue the defaults trial of ``study`` unless it has one (in any state)."""
-    if not any(t.user_attrs.get(DEFAULTS) for t in study.get_trials(deepcopy=False)):
+    """Queue the defaults trial of ``study`` unless it has one that is waiting, running or
+    done (one pruned before the defaults trial was exempt from pruning runs again)."""
+    kept = (TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING, TrialState.RUNNING)
+    trials = study.get_trials(deepcopy=False, states=kept)
+    if not any(t.user_attrs.get(DEFAULTS) for t in trials):
         study.enqueue_trial(default_params(method, space), user_attrs={DEFAULTS: True})
 
 
@@ -111,7 +117,8 @@ def make_objective(
         start = time.perf_counter()
         try:
             model = make_method(method, params, seed)
-            model.epoch_callback = pruning_callback(trial, -1.0 if rating else 1.0)
+            searched = not trial.user_attrs.get(DEFAULTS)
+            model.epoch_callback = pruning_callback(trial, -1.0 if rating else 1.0, searched)
             if not rating:
                 model.monitor_validation = validation
             model.fit(validation.fit_part)

@@ -394,6 +394,32 @@ def test_the_best_trial_is_never_worse_on_validation_than_the_defaults(storage):
     assert all(t.value < study.best_value for t in study.trials if not t.user_attrs.get(DEFAULTS))
 
 
+class Slow(Stepper):
+    """Its defaults report a validation value below almost any other trial's."""
+
+    def __init__(self, quality: float = 0.01, epochs: int = 5, seed: int = 0):
+        super().__init__(quality, epochs, seed)
+
+
+def test_the_defaults_trial_is_never_pruned(storage, monkeypatch):
+    from bench.running import tune as tune_module
+
+    register("test-slow", family="test")(Slow)
+    train = as_train(planted_ratings())
+    kwargs = dict(study_name=name_of("slow"), storage=storage, seed=0, progress=False)
+    try:
+        with monkeypatch.context() as m:  # searched trials first, then the defaults
+            m.setattr(tune_module, "enqueue_defaults", lambda *args: None)
+            tune("test-slow", train, n_trials=10, **kwargs)
+        study = tune("test-slow", train, n_trials=10, **kwargs)
+    finally:
+        REGISTRY.pop("test-slow")
+    defaults = study.trials[-1]
+    assert defaults.user_attrs[DEFAULTS] and defaults.params["quality"] == 0.01
+    assert any(t.state == TrialState.PRUNED for t in study.trials)  # the pruner was on
+    assert defaults.state == TrialState.COMPLETE and len(defaults.intermediate_values) == 5
+
+
 def test_median_pruner_stops_trials_below_earlier_ones(storage, fakes):
     study = tune(
         "test-stepper",
