@@ -313,7 +313,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     from bench.running.studies import open_storage, quiet_optuna
 
     budget, panels, narrowed = [], {}, {}
-    baseline_seconds = total_seconds = wall_seconds = 0.0
+    baseline_seconds = total_seconds = wall_total = 0.0
     counted = set()
     for (protocol, method), info in sorted(studies.items()):
         try:
@@ -330,7 +330,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
             continue
         counted.add(info["study"])
         total_seconds += seconds
-        wall_seconds += _wall_seconds(study)
+        wall_total += wall_seconds(study.get_trials(deepcopy=False))
         if info["family"] == "baseline":
             baseline_seconds += seconds
         if method.startswith("strategy") and row[1] == method:  # the study's own row
@@ -356,24 +356,21 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     defaults_column = BUDGET_HEADERS.index("defaults trial")
     not_run = sum(row[defaults_column] == "not run" for row in budget)
     best_defaults = [f"{row[1]} on {row[0]}" for row in budget if "(best)" in row[defaults_column]]
-    lines += [
+    sentences = [
         "Every study also runs the method's defaults once, as a trial beside the searched "
         'ones (column "defaults trial"; counted in the trial columns), so its best trial '
-        "is never worse on validation than the defaults. "
-        + (
-            f"The defaults were the best trial in {len(best_defaults)} rows "
-            f"({', '.join(best_defaults)}). "
-            if best_defaults
-            else "The defaults were the best trial in no row. "
-        )
-        + (
+        "is never worse on validation than the defaults.",
+        f"The defaults were the best trial in {len(best_defaults)} rows "
+        f"({', '.join(best_defaults)})."
+        if best_defaults
+        else "The defaults were the best trial in no row.",
+    ]
+    if not_run:
+        sentences.append(
             f"{not_run} rows' studies ran before the defaults trial existed and have not "
             "been resumed since (`bench tune` with the same --trials adds it)."
-            if not_run
-            else ""
-        ),
-        "",
-    ]
+        )
+    lines += [" ".join(sentences), ""]
     edge_column = BUDGET_HEADERS.index("best at a range's edge")
     at_edges = [f"{row[1]} on {row[0]}" for row in budget if row[edge_column] != "-"]
     if at_edges:
@@ -395,8 +392,8 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     if total_seconds:
         lines += [
             f"All {len(counted)} studies: {total_seconds / 3600:.1f} hours of trials, "
-            f"{wall_seconds / 3600:.1f} hours of wall time (each study from its first trial's "
-            "start to its last trial's end), on the machine named in the records. "
+            f"{wall_total / 3600:.1f} hours of wall time (the time during which at least one "
+            "of a study's trials was running), on the machine named in the records. "
             "The wall time of the grid of records is on the [timings](timings.md) page.",
             "",
         ]
@@ -405,13 +402,22 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     return lines
 
 
-def _wall_seconds(study) -> float:
-    """From the first trial's start to the last finished trial's end."""
-    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
-    if not trials:
-        return 0.0
-    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
-    return (max(t.datetime_complete for t in trials) - start).total_seconds()
+def wall_seconds(trials) -> float:
+    """The time during which at least one of ``trials`` was running (the union of their
+    start-to-end spans): a study resumed days later adds its new trials' time, not the
+    days between."""
+    spans = sorted(
+        (t.datetime_start, t.datetime_complete)
+        for t in trials
+        if t.datetime_start is not None and t.datetime_complete is not None
+    )
+    total, end = 0.0, None
+    for start, stop in spans:
+        if end is None or start > end:
+            total, end = total + (stop - start).total_seconds(), stop
+        elif stop > end:
+            total, end = total + (stop - end).total_seconds(), stop
+    return total
 
 
 def _trials_key(study) -> tuple:

@@ -94,6 +94,27 @@ def test_a_partial_store_says_what_is_missing(tmp_path):
     assert "| recall@20 (%)" in pages["tables.md"]  # the per-protocol table is still there
 
 
+def test_a_studys_wall_time_counts_running_trials_not_the_days_between_sessions():
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from bench.report.tuning import wall_seconds
+
+    t0 = datetime(2026, 1, 1)
+
+    def trial(start: float, end: float):
+        return SimpleNamespace(
+            datetime_start=t0 + timedelta(seconds=start),
+            datetime_complete=t0 + timedelta(seconds=end),
+        )
+
+    # two overlapping trials (0-10, 5-20), then a trial resumed a day later (86400-86430)
+    trials = [trial(5, 20), trial(0, 10), trial(86400, 86430)]
+    assert wall_seconds(trials) == 20 + 30
+    running = SimpleNamespace(datetime_start=t0, datetime_complete=None)
+    assert wall_seconds([*trials, running]) == 50  # unfinished trials have no span yet
+
+
 def test_a_study_whose_trials_overlapped_in_threads_is_flagged():
     from datetime import datetime, timedelta
     from types import SimpleNamespace
