@@ -405,11 +405,12 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
 def wall_seconds(trials) -> float:
     """The time during which at least one of ``trials`` was running (the union of their
     start-to-end spans): a study resumed days later adds its new trials' time, not the
-    days between."""
+    days between. Failed trials are left out: one whose process was killed is only marked
+    failed when its study is resumed, so its end is not when it stopped."""
     spans = sorted(
         (t.datetime_start, t.datetime_complete)
         for t in trials
-        if t.datetime_start is not None and t.datetime_complete is not None
+        if t.state.name in ("COMPLETE", "PRUNED") and t.datetime_start is not None
     )
     total, end = 0.0, None
     for start, stop in spans:

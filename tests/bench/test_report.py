@@ -102,17 +102,18 @@ def test_a_studys_wall_time_counts_running_trials_not_the_days_between_sessions(
 
     t0 = datetime(2026, 1, 1)
 
-    def trial(start: float, end: float):
+    def trial(start: float, end: float, state: str = "COMPLETE"):
         return SimpleNamespace(
             datetime_start=t0 + timedelta(seconds=start),
             datetime_complete=t0 + timedelta(seconds=end),
+            state=SimpleNamespace(name=state),
         )
 
     # two overlapping trials (0-10, 5-20), then a trial resumed a day later (86400-86430)
-    trials = [trial(5, 20), trial(0, 10), trial(86400, 86430)]
+    trials = [trial(5, 20), trial(0, 10, "PRUNED"), trial(86400, 86430)]
     assert wall_seconds(trials) == 20 + 30
-    running = SimpleNamespace(datetime_start=t0, datetime_complete=None)
-    assert wall_seconds([*trials, running]) == 50  # unfinished trials have no span yet
+    # a trial killed at 30 s is marked failed when the study resumes, a day later
+    assert wall_seconds([*trials, trial(20, 86400, "FAIL")]) == 50
 
 
 def test_a_study_whose_trials_overlapped_in_threads_is_flagged():
