@@ -6,10 +6,10 @@ by the local tuner (``bench.running.tune``) and the Dask workers
 
 Every study also runs the method's **defaults** once, as one trial beyond the ``n_trials``
 searched ones (user attribute ``defaults``; never pruned): the first trial of a new study,
-the next one of a study started without it. The best trial is then never worse on validation than the
-defaults, so a tuned record that loses to its defaults on test lost on generalisation, not
-because the search missed a region the defaults' author had found (deep-autorec's 30
-searched trials all validated worse than its defaults).
+the next one of a study started without it. The best trial is then never worse on
+validation than the defaults, so a tuned record that loses to its defaults on test lost on
+generalisation, not because the search missed a region the defaults' author had found
+(deep-autorec's 30 searched trials all validated worse than its defaults).
 """
 
 from __future__ import annotations

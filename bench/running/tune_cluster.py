@@ -107,7 +107,8 @@ def shared_storage(client, storage: str) -> str:
         if url.database in (None, "", ":memory:"):
             raise BenchError(
                 f"--storage {shown} is an in-memory SQLite database, which separate worker "
-                f"processes (--jobs N, --scheduler) cannot share; give an SQLite file (sqlite:////PATH) or a server ({SERVER_URL})"
+                "processes (--jobs N, --scheduler) cannot share; give an SQLite file "
+                f"(sqlite:////PATH) or a server ({SERVER_URL})"
             )
         if elsewhere:
             raise BenchError(

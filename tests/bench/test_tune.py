@@ -339,9 +339,34 @@ class Broken(Stepper):
         raise BenchError("broken on purpose")
 
 
+class Peaked(Stepper):
+    """Ranks well only at its default ``quality``, a point a search of [0, 1] will not hit
+    (on the planted ratings, against popularity; by popularity anywhere else)."""
+
+    def __init__(self, quality: float = 0.123456, epochs: int = 5, seed: int = 0):
+        super().__init__(quality, epochs, seed)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        sign = -1.0 if self.quality == 0.123456 else 1.0
+        return sign * super().score(users)
+
+
+class Slow(Stepper):
+    """Its defaults report a validation value below almost any other trial's."""
+
+    def __init__(self, quality: float = 0.01, epochs: int = 5, seed: int = 0):
+        super().__init__(quality, epochs, seed)
+
+
 @pytest.fixture
 def fakes():
-    names = {"test-stepper": Stepper, "test-flaky": Flaky, "test-broken": Broken}
+    names = {
+        "test-stepper": Stepper,
+        "test-flaky": Flaky,
+        "test-broken": Broken,
+        "test-peaked": Peaked,
+        "test-slow": Slow,
+    }
     for name, cls in names.items():
         register(name, family="test")(cls)
     yield
@@ -364,56 +389,22 @@ def test_a_study_started_without_its_defaults_trial_runs_it_when_resumed(storage
     assert len(tune("item-knn", train, n_trials=3, **kwargs).trials) == 4  # nothing left
 
 
-class Peaked(Stepper):
-    """Ranks well only at its default ``quality``, a point a search of [0, 1] will not hit
-    (on the planted ratings, against popularity; by popularity anywhere else)."""
-
-    def __init__(self, quality: float = 0.123456, epochs: int = 5, seed: int = 0):
-        super().__init__(quality, epochs, seed)
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        sign = -1.0 if self.quality == 0.123456 else 1.0
-        return sign * super().score(users)
-
-
-def test_the_best_trial_is_never_worse_on_validation_than_the_defaults(storage):
-    register("test-peaked", family="test")(Peaked)
-    try:
-        study = tune(
-            "test-peaked",
-            as_train(planted_ratings()),
-            study_name=name_of("peaked"),
-            storage=storage,
-            seed=0,
-            n_trials=5,
-            progress=False,
-        )
-    finally:
-        REGISTRY.pop("test-peaked")
+def test_the_best_trial_is_never_worse_on_validation_than_the_defaults(storage, fakes):
+    kwargs = dict(study_name=name_of("peaked"), storage=storage, seed=0, progress=False)
+    study = tune("test-peaked", as_train(planted_ratings()), n_trials=5, **kwargs)
     assert study.best_trial.user_attrs[DEFAULTS] and study.best_trial.params["quality"] == 0.123456
     assert all(t.value < study.best_value for t in study.trials if not t.user_attrs.get(DEFAULTS))
 
 
-class Slow(Stepper):
-    """Its defaults report a validation value below almost any other trial's."""
-
-    def __init__(self, quality: float = 0.01, epochs: int = 5, seed: int = 0):
-        super().__init__(quality, epochs, seed)
-
-
-def test_the_defaults_trial_is_never_pruned(storage, monkeypatch):
+def test_the_defaults_trial_is_never_pruned(storage, fakes, monkeypatch):
     from bench.running import tune as tune_module
 
-    register("test-slow", family="test")(Slow)
     train = as_train(planted_ratings())
     kwargs = dict(study_name=name_of("slow"), storage=storage, seed=0, progress=False)
-    try:
-        with monkeypatch.context() as m:  # searched trials first, then the defaults
-            m.setattr(tune_module, "enqueue_defaults", lambda *args: None)
-            tune("test-slow", train, n_trials=10, **kwargs)
-        study = tune("test-slow", train, n_trials=10, **kwargs)
-    finally:
-        REGISTRY.pop("test-slow")
+    with monkeypatch.context() as m:  # searched trials first, then the defaults
+        m.setattr(tune_module, "enqueue_defaults", lambda *args: None)
+        tune("test-slow", train, n_trials=10, **kwargs)
+    study = tune("test-slow", train, n_trials=10, **kwargs)
     defaults = study.trials[-1]
     assert defaults.user_attrs[DEFAULTS] and defaults.params["quality"] == 0.01
     assert any(t.state == TrialState.PRUNED for t in study.trials)  # the pruner was on
