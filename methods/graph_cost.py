@@ -6,9 +6,10 @@ powers ``P^j x``, the InfoNCE logits and their two gradients, ``6 n^2 d`` for ``
 the validation scores). Elementwise work (noise, softmax, BPR, Adam, gathers) and SGL's
 scipy view building are not in the model: they are the overhead the measured time shows
 beyond it. The speeds are measured inside the same fit (:func:`measure_speeds`: the best of
-five products of the real adjacency with a ``nodes x d`` matrix, and of a ``1024 x d`` by
-``d x 1024`` matmul, in CPU seconds on the CPU), so the bound is this machine's; compare it
-with the CPU seconds of training, since a shared machine's wall clock counts other jobs too.
+20 products of the real adjacency with a ``nodes x d`` matrix, done as the layers do them,
+and of a ``1024 x d`` by ``d x 1024`` matmul, in CPU seconds on the CPU; best of 5 varied by
+1.5x between fits), so the bound is this machine's; compare it with the CPU seconds of
+training, since a shared machine's wall clock counts other jobs too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.graph_ops import Graph
+from methods.graph_ops import Graph, adjacency_product
 
 
 def _nnz(matrix: torch.Tensor) -> int:
@@ -61,12 +62,12 @@ class Work:
         return self.sparse / speeds[0] + self.dense / speeds[1]
 
 
-def _best_seconds(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int = 5) -> float:
+def _best_seconds(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int = 20) -> float:
     """The fastest of ``repeats`` calls: CPU seconds of this process on the CPU (the shared
     machine's other jobs do not inflate them), wall seconds to a synchronised end on CUDA."""
     cuda = device.type == "cuda"
     clock = time.perf_counter if cuda else time.process_time
-    for _ in range(3):  # warm-up: the allocator's first pages, the library's set-up
+    for _ in range(5):  # warm-up: the allocator's first pages, the library's set-up
         fn()
     best = float("inf")
     for _ in range(repeats):
@@ -82,12 +83,13 @@ def _best_seconds(fn: Callable[[], torch.Tensor], device: torch.device, repeats:
 
 def measure_speeds(graph: Graph, dim: int, device: torch.device) -> tuple[float, float]:
     """``(sparse, dense)`` FLOP/s measured now: one product of ``N`` with a ``nodes x dim``
-    matrix, and one ``1024 x dim @ dim x 1024`` matmul. Constant inputs, so no random
+    matrix (:func:`~methods.graph_ops.adjacency_product`, as the layers multiply), and
+    one ``1024 x dim @ dim x 1024`` matmul. Constant inputs, so no random
     generator is touched (a fit's numbers do not depend on being measured)."""
     nodes = graph.adjacency.shape[0]
     x = torch.full((nodes, dim), 0.5, device=device)
     sparse = 2.0 * _nnz(graph.adjacency) * dim
-    sparse /= _best_seconds(lambda: torch.sparse.mm(graph.adjacency, x), device)
+    sparse /= _best_seconds(lambda: adjacency_product(graph, x), device)
     a = torch.full((1024, dim), 0.5, device=device)
     dense = 2.0 * 1024 * 1024 * dim / _best_seconds(lambda: a @ a.T, device)
     return sparse, dense

@@ -86,7 +86,12 @@ class GraphTrainer(Trainer):
     def build(self, data: TrainData, device: torch.device) -> _Table:
         m = self.model
         self.device = device
-        self.generator = torch.Generator(device=device).manual_seed(m.seed)
+        # SimGCL's noise: numpy's generator on the CPU (faster), torch's on a GPU
+        self.generator = (
+            np.random.default_rng(m.seed)
+            if device.type == "cpu"
+            else torch.Generator(device=device).manual_seed(m.seed)
+        )
         self.interactions = shared_interactions(data)
         self.n_users, n_items = self.interactions.shape
         self.graph = shared_graph(data, device)

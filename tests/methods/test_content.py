@@ -302,7 +302,7 @@ PLANTED = {
     "lightgcn": dict(dim=16, epochs=50, batch_size=64),
     "sgl": dict(dim=16, epochs=100, batch_size=64, eval_every=100),
     "simgcl": dict(dim=16, epochs=100, batch_size=64, eval_every=100, cl_weight=0.01),
-    "xsimgcl": dict(dim=16, epochs=50, batch_size=64),
+    "xsimgcl": dict(dim=16, epochs=100, batch_size=64, eval_every=100),
     "als": dict(factors=4),
     "bpr": dict(factors=8),
     "svd": dict(n_factors=4, n_epochs=100, lr_all=0.02),

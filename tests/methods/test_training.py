@@ -275,6 +275,44 @@ def test_info_nce_hard_negative_column_and_excluded_columns():
     assert info_nce(anchor, positive, 1.0, exclude=exclude).item() == pytest.approx(0, abs=1e-6)
 
 
+def _reference_info_nce(anchor, positive, temperature, negative=None, exclude=None):
+    """InfoNCE as autograd's cross-entropy of the full logits matrix."""
+    a = torch.nn.functional.normalize(anchor, dim=1)
+    logits = a @ torch.nn.functional.normalize(positive, dim=1).T / temperature
+    if exclude is not None:
+        logits = logits.masked_fill(exclude, float("-inf"))
+    if negative is not None:
+        hard = (a * torch.nn.functional.normalize(negative, dim=1)).sum(1, keepdim=True)
+        logits = torch.cat([logits, hard / temperature], dim=1)
+    return torch.nn.functional.cross_entropy(logits, torch.arange(len(a)))
+
+
+@pytest.mark.parametrize("temperature", [0.5, 0.02, 0.005])  # 1/0.005 takes the shift
+@pytest.mark.parametrize("hard", [False, True], ids=["no-negative", "hard-negative"])
+@pytest.mark.parametrize("excluded", [False, True], ids=["all-columns", "excluded"])
+def test_info_nce_gradients_equal_autograds_cross_entropy(temperature, hard, excluded):
+    gen = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(6, 4, generator=gen, dtype=torch.float64) for _ in range(3)]
+    exclude = None
+    if excluded:  # rows 0 and 3 share a positive
+        exclude = torch.zeros(6, 6, dtype=torch.bool)
+        exclude[0, 3] = exclude[3, 0] = True
+
+    def loss_and_grads(loss_fn):
+        anchor, positive, negative = (t.clone().requires_grad_() for t in inputs)
+        loss = loss_fn(anchor, positive, temperature, negative if hard else None, exclude)
+        loss.backward()
+        return loss.item(), anchor.grad, positive.grad, negative.grad
+
+    mine, reference = loss_and_grads(info_nce), loss_and_grads(_reference_info_nce)
+    assert mine[0] == pytest.approx(reference[0], rel=1e-9)
+    for grad, expected in zip(mine[1:], reference[1:], strict=True):
+        if expected is None:  # no hard negative: the negatives get no gradient
+            assert grad is None
+        else:
+            torch.testing.assert_close(grad, expected, rtol=1e-8, atol=1e-12)
+
+
 def test_lower_temperature_sharpens_info_nce():
     torch.manual_seed(0)
     positive = torch.nn.functional.normalize(torch.randn(8, 4), dim=1)
