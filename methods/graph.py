@@ -28,11 +28,13 @@ noisy view ``K`` products with ``N`` (``2 nnz(N) d`` each) and one pass back, XS
 noisy forward and two passes back; each InfoNCE over ``n`` distinct users or items is
 ``6 n^2 d`` dense; validation a pass and its scores. Priced at the sparse and matmul speeds
 measured in the same fit (CPU seconds). On ``full`` (95.8k edges, 47 steps, defaults, one
-thread; CPU seconds on the shared 2-core machine at load ~10, matmul 91 GFLOP/s, spmm 28):
-seconds per epoch measured / modelled: LightGCN 0.48 / 0.22, SGL 2.3 / 0.55, SimGCL 3.2 /
-0.75, XSimGCL 2.2 / 0.48. Beyond the model: SimGCL's noise (a uniform draw, a row norm and
-the signs of 660k entries per layer and view: ~19 ms of its 65 ms step), the InfoNCE
-softmax over ~1,900 items (~12 ms), Adam and the elementwise passes over the tables.
+thread, quiet 2-core machine: matmul ~180 GFLOP/s, the adjacency product ~35) seconds per
+epoch measured / modelled: LightGCN 0.37 / 0.13, SGL 1.42 / 0.53, SimGCL 1.87 / 0.59,
+XSimGCL 1.30 / 0.38 (before the fused InfoNCE, the block-wise noisy layers and numpy's
+noise draws: 0.44, 2.0-2.3, 2.8 and 2.2). Beyond the model: SimGCL's noise (660k uniform
+draws per layer and view, 1.0 ms each, then a row norm and the signs: ~11 ms of its 40 ms
+step), the InfoNCE's two passes over its ``n x n`` logits each way, Adam and the
+elementwise passes over the 10.3k x 64 tables (about 0.2 ms each).
 """
 
 from __future__ import annotations

@@ -191,8 +191,11 @@ def test_pruning_works_across_workers(tmp_path, fakes):  # noqa: F811
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert pruned and len(pruned) + len(complete) == 15
     # a trial is stopped at the first step where the median of the others' (finished on
-    # either worker, read from the shared storage) is above it: early, not always at step 1
-    assert all(1 <= len(t.intermediate_values) < 5 for t in pruned)
+    # either worker, read from the shared storage) is above it: early, not always at step 1.
+    # A trial that was running on the other worker when the first trial finished may only
+    # see that median at its last step, so up to one per worker is pruned at step 5.
+    assert all(1 <= len(t.intermediate_values) <= 5 for t in pruned)
+    assert sum(len(t.intermediate_values) == 5 for t in pruned) <= 2
     assert all(len(t.intermediate_values) == 5 for t in complete)
 
 
