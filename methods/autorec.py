@@ -70,7 +70,7 @@ class AutoRec(AutoRecBase):
     """
 
     search_space = {
-        "hidden": Int(50, 1000, log=True),
+        "hidden": Int(10, 1000, log=True),
         "l2": Float(1e-7, 1e-2, log=True),
         "lr": Float(1e-4, 1e-2, log=True),
         "batch_size": Choice((64, 128, 256, 512)),
@@ -185,7 +185,7 @@ class AutoRecImplicit(AutoRec):
         "hidden": Int(50, 1000, log=True),
         "l2": Float(1e-8, 1e-4, log=True),
         "lr": Float(3e-4, 1e-2, log=True),
-        "batch_size": Choice((64, 128, 256, 512)),
+        "batch_size": Choice((16, 32, 64, 128, 256, 512)),
     }
 
     def __init__(

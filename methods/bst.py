@@ -125,7 +125,7 @@ class BST(Recommender):
 
     search_space = {
         "seq_len": Int(2, 20),
-        "dim": Choice((32, 64, 128)),
+        "dim": Choice((16, 32, 64, 128)),
         "heads": Choice((2, 4, 8)),
         "layers": Int(1, 3),
         "dropout": Float(0.0, 0.5),

@@ -162,8 +162,8 @@ class ContentTags(SimilarityRecommender):
         "encoding_size": Choice((0, 32, 64, 100, 200)),
         "hidden_size": Int(128, 1024, log=True),
         "lr": Float(1e-4, 1e-2, log=True),
-        "batch_size": Choice((32, 64, 128, 256)),
-        "min_df": Int(1, 3),
+        "batch_size": Choice((16, 32, 64, 128, 256)),
+        "min_df": Int(1, 5),
     }
 
     def __init__(

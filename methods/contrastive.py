@@ -68,8 +68,8 @@ class ContrastiveRecommender(NeighbourRecommender):
     rule = "random"  # the pair rule of methods.pairs; set by each strategy
     loss = "triplet"  # "triplet" or "infonce"; fixed by the class (see InfoNCERecommender)
     search_space: ClassVar[dict] = {
-        "lr": Float(1e-5, 1e-2, log=True),
-        "margin": Float(0.1, 2.0),
+        "lr": Float(1e-5, 3e-2, log=True),
+        "margin": Float(0.01, 2.0, log=True),
         "epochs": Int(5, 60),
     }
 

@@ -61,10 +61,10 @@ class ALS(_ImplicitMF):
     """
 
     search_space = {
-        "factors": Int(16, 256, log=True),
+        "factors": Int(4, 256, log=True),
         "regularization": Float(1e-3, 100.0, log=True),
         "alpha": Float(0.1, 50.0, log=True),
-        "iterations": Int(5, 50),
+        "iterations": Int(5, 100),
         "feedback": Choice(("all", "liked")),
     }
 
@@ -109,7 +109,7 @@ class BPR(_ImplicitMF):
     """
 
     search_space = {
-        "factors": Int(16, 256, log=True),
+        "factors": Int(4, 256, log=True),
         "learning_rate": Float(1e-3, 0.2, log=True),
         "regularization": Float(1e-5, 0.1, log=True),
         "iterations": Int(20, 300, log=True),

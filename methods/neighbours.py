@@ -208,7 +208,7 @@ class NeighbourRecommender(Recommender):
 class UserKNN(NeighbourRecommender):
     """User-kNN with the seed's rule: cosine over rating rows, best liked rating of 10 neighbours."""
 
-    search_space = {"n_neighbors": Int(5, 200, log=True)}
+    search_space = {"n_neighbors": Int(2, 200, log=True)}
 
     def __init__(
         self, n_neighbors: int = 10, weighted: bool = False, liked_only: bool = True, seed: int = 0

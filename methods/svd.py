@@ -37,7 +37,7 @@ class SVD(Recommender):
     search_space = {
         "n_factors": Int(10, 300, log=True),
         "n_epochs": Int(5, 100, log=True),
-        "lr_all": Float(1e-3, 0.05, log=True),
+        "lr_all": Float(1e-4, 0.05, log=True),
         "reg_all": Float(1e-3, 0.5, log=True),
     }
 

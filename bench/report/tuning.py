@@ -249,27 +249,34 @@ def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
         shown_seconds,
         how_study_ran(trials, method),
         " ".join(f"{k}={v}" for k, v in overrides.items()) or "-",
-        ", ".join(at_edge(owner["method"], overrides, study)) or "-",
+        ", ".join(at_edge(study)) or "-",
     ]
     return row, seconds
 
 
-def at_edge(method: str, overrides: dict, study) -> list[str]:
+def at_edge(study) -> list[str]:
     """``name=value (low|high)`` for each parameter of the best trial that sits at an end
-    of the range the study searched (its ``--param`` narrowing applied)."""
-    from bench.running.tune import restrict_space
-    from methods.registry import get_method
+    of the range the study searched: the distribution optuna recorded for it (so a
+    ``--param`` narrowing counts, and a range widened after the study does not)."""
+    import optuna
+
+    from methods.search_space import Choice, Float, Int
 
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not complete:
         return []
-    space, _ = restrict_space(method, get_method(method).cls.search_space, overrides)
-    best = study.best_trial.params
-    return [
-        f"{name}={_short(best[name])} ({side})"
-        for name, dist in sorted(space.items())
-        if name in best and (side := dist.edge(best[name]))
-    ]
+    best = study.best_trial
+    out = []
+    for name, dist in sorted(best.distributions.items()):
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            searched = Choice(tuple(dist.choices))
+        elif isinstance(dist, optuna.distributions.IntDistribution):
+            searched = Int(dist.low, dist.high, log=dist.log)
+        else:
+            searched = Float(dist.low, dist.high, log=dist.log)
+        if side := searched.edge(best.params[name]):
+            out.append(f"{name}={_short(best.params[name])} ({side})")
+    return out
 
 
 def _importance_lines(panels: dict, narrowed: dict, dataset: str, out_dir: Path, rel: str):

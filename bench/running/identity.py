@@ -18,7 +18,11 @@ orchestration (grid, store, tuning, progress), the report and the CLI are not on
 so editing them recomputes nothing; nor do :data:`DECLARATIONS` (the registry and search
 spaces say what exists and what a tuner may try, not what a fit computes). Each file is
 hashed over its syntax tree without docstrings (``ast.unparse``), so comments, docstrings
-and formatting do not count as a change of code.
+and formatting do not count as a change of code; nor do a method's declared search
+ranges, for the same reason as :data:`DECLARATIONS`: a class's ``search_space =``
+assignment and a module's ``*_SPACE =`` constants are dropped before hashing
+(:func:`_strip_search_spaces`), so widening a range keeps the stored records, and a tuned
+record still names its study and trial.
 """
 
 from __future__ import annotations
@@ -90,6 +94,30 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _assigned_names(node: ast.stmt) -> list[str]:
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return [node.target.id]
+    return []
+
+
+def _strip_search_spaces(tree: ast.Module) -> ast.Module:
+    """``tree`` without the statements that declare search ranges: ``search_space = ...``
+    in a class body, ``NAME_SPACE = ...`` at module level."""
+
+    def keep(node: ast.stmt, declared) -> bool:
+        names = _assigned_names(node)
+        return not names or not all(declared(n) for n in names)
+
+    tree.body = [n for n in tree.body if keep(n, lambda name: name.endswith("_SPACE"))]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            node.body = [n for n in node.body if keep(n, lambda name: name == "search_space")]
+            node.body = node.body or [ast.Pass()]
+    return tree
+
+
 def _outside(module: str) -> Path | None:
     """The source file of an importable module that is not under the project's root."""
     import importlib.util
@@ -125,7 +153,9 @@ class CodeIndex:
         if rel not in self._files:
             path = self.root / rel
             try:
-                tree = _strip_docstrings(ast.parse(path.read_text(), str(path)))
+                tree = _strip_search_spaces(
+                    _strip_docstrings(ast.parse(path.read_text(), str(path)))
+                )
                 self._files[rel] = _digest(ast.unparse(tree))
             except (OSError, SyntaxError, UnicodeDecodeError):
                 self._files[rel] = None

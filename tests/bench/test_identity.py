@@ -74,6 +74,26 @@ def test_comments_docstrings_and_formatting_are_not_a_change_of_code(tmp_path):
     assert CodeIndex(tmp_path).file_hash("methods/m.py") != before
 
 
+def test_a_search_range_is_a_declaration_not_a_change_of_code(tmp_path):
+    module = tmp_path / "methods" / "m.py"
+    module.parent.mkdir()
+
+    def write(space: str, extra: str = "", default: int = 3) -> str | None:
+        module.write_text(
+            f"SHARED_SPACE = {{'lr': {space}}}\n\n"
+            "class M:\n"
+            f"    search_space = {{**SHARED_SPACE, 'k': {space}}}\n"
+            f"    search_space_note = 1\n{extra}"
+            f"    def __init__(self, k={default}):\n        self.k = k\n"
+        )
+        return CodeIndex(tmp_path).file_hash("methods/m.py")
+
+    before = write("Int(1, 4)")
+    assert write("Int(1, 400)") == before  # widened in the class and the module constant
+    assert write("Int(1, 4)", default=4) != before  # a default is what a fit computes
+    assert write("Int(1, 4)", extra="    epochs = 5\n") != before  # so is any other attribute
+
+
 def test_stale_reasons_name_what_changed():
     code = {"methods/graph.py": "b", "bench/running/runner.py": "r"}
     identity = {"params": {"epochs": 5}, "code_hash": code_hash(code), "split_hash": "s"}
