@@ -29,17 +29,16 @@ GRID_TARGET_MINUTES = 45.0
 # What limits a family that misses its target, from profiling one epoch on the quiet 2-core
 # machine (torch.profiler, default parameters, ml-latest-small ``full``); shown beside a miss
 LIMITS = {
-    "strategies": "the matmuls alone take ~1.1x the bound; the rest is Adam over the "
-    "encoder's 1.36M weights every step (0.8 ms of ~8.5), the embedding gradient's zero "
-    "fill and scatter (610 x 1024), the gathers and the loss",
-    "graph": "elementwise work outside the model: Adam, the gathers and scatters over the "
-    "10.3k x 64 table (~0.2 ms a pass, a sparse product ~0.5 ms), the InfoNCE's passes over "
-    "its n x n logits, SimGCL's noise (660k uniform draws, 1.0 ms, per layer and view)",
-    "collab-embed": "~460 steps of 1024 an epoch, each with Adam over 1M embedding weights "
-    "(0.8 ms), the movie table gradient's 3.9 MB zero fill (1.3 ms), the MLP (2.5 ms) and "
-    "dropout masks (1 ms); about 20 epochs with validation and refit",
-    "bst": "~12 CPU s an epoch of 96k examples, of it attention kernels over 7 tokens ~30%, "
-    "dropout masks ~12%, copies ~11%, the products ~14%; 4 validated epochs and a 2-epoch refit",
+    "strategies": "non-matmul work: Adam over 1.36M weights a step, the 610 x 1024 embedding "
+    "gradient, gathers, the loss (the matmuls alone take ~1.1x the bound)",
+    "lightgcn": "elementwise passes outside the model: Adam, gathers and scatters over the "
+    "10.3k x 64 table, ~0.2 ms each against ~0.5 ms a sparse product",
+    "graph-contrastive": "as LightGCN, plus the InfoNCE's passes over its n x n logits and "
+    "SimGCL's noise (1.0 ms of draws per layer and view)",
+    "collab-embed": "~460 steps an epoch, each: Adam over 1M weights 0.8 ms, a 3.9 MB gradient "
+    "fill 1.3 ms, the MLP 2.5 ms, dropout masks 1 ms; ~20 epochs with refit",
+    "bst": "~12 CPU s an epoch: attention over 7 tokens ~30%, dropout masks ~12%, copies "
+    "~11%, products ~14%; 4 validated epochs and a 2-epoch refit",
 }
 
 
@@ -116,14 +115,14 @@ def timing_table(groups, dataset: str, methods: list[str]) -> str | None:
 def _family(method: str) -> str:
     if method in STRATEGIES:
         return "strategies"
-    return "graph" if method in GRAPH else method
+    return "graph-contrastive" if method in GRAPH[1:] else method
 
 
 def _fit_limit(method: str, t: dict, limit: float) -> str:
     """Why a fit target was missed: the modelled work when it alone nears the limit."""
     note = LIMITS.get(_family(method), "")
     if t.get("bound") and t["bound"] > 0.5 * limit:
-        modelled = f"its modelled work alone is {t['bound']:.1f} s"
+        modelled = f"modelled work alone {t['bound']:.1f} s"
         return f"{modelled}; {note}" if note else modelled
     return note
 
