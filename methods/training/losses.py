@@ -63,6 +63,7 @@ class _InBatchCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        # turns the saved weights into G in place: one backward per forward (no retain_graph)
         q, k, weights, total, hard_weight = ctx.saved_tensors
         scale = grad / len(q)
         weights.mul_((scale / total).unsqueeze(1))  # the softmax, times dL/dloss / B
