@@ -65,6 +65,46 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path):
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
 
 
+def _workers_of(pid: int) -> list[int]:
+    """The live joblib worker processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z" and b"LokyProcess" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_a_terminated_parallel_run_takes_its_workers_with_it(tmp_path):
+    args = ("run", "ease", "als", "--protocol", "full", "--seeds", "0", "1", "2", "3")
+    proc = bench(*args, "--jobs", "2", "--results", str(tmp_path), "--no-report")
+    deadline = time.monotonic() + 120
+    while len(workers := _workers_of(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers, "the run started no worker process"
+    proc.send_signal(signal.SIGTERM)  # what `kill PID` sends
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: finished results are stored" in err
+    deadline = time.monotonic() + 15
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)], "workers kept computing after the run ended"
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
 def test_a_corrupt_record_is_reported_not_skipped(tmp_path, capsys):
     assert main(["run", "popularity", "--seeds", "0", "--results", str(tmp_path)]) == 0
     path = next(tmp_path.rglob("seed0.json"))
