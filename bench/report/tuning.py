@@ -258,9 +258,7 @@ def at_edge(study) -> list[str]:
     """``name=value (low|high)`` for each parameter of the best trial that sits at an end
     of the range the study searched: the distribution optuna recorded for it (so a
     ``--param`` narrowing counts, and a range widened after the study does not)."""
-    import optuna
-
-    from methods.search_space import Choice, Float, Int
+    from bench.running.studies import as_searched
 
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not complete:
@@ -268,13 +266,7 @@ def at_edge(study) -> list[str]:
     best = study.best_trial
     out = []
     for name, dist in sorted(best.distributions.items()):
-        if isinstance(dist, optuna.distributions.CategoricalDistribution):
-            searched = Choice(tuple(dist.choices))
-        elif isinstance(dist, optuna.distributions.IntDistribution):
-            searched = Int(dist.low, dist.high, log=dist.log)
-        else:
-            searched = Float(dist.low, dist.high, log=dist.log)
-        if side := searched.edge(best.params[name]):
+        if side := as_searched(dist).edge(best.params[name]):
             out.append(f"{name}={_short(best.params[name])} ({side})")
     return out
 

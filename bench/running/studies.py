@@ -216,6 +216,34 @@ def best_trial(method: str, storage: str, study_name: str) -> tuple[dict, int]:
     return {**study.user_attrs.get("fixed_params", {}), **best.params}, best.number
 
 
+def as_searched(dist: optuna.distributions.BaseDistribution):
+    """The ``methods.search_space`` range of an optuna distribution a trial recorded."""
+    from methods.search_space import Choice, Float, Int
+
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return Choice(tuple(dist.choices))
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return Int(dist.low, dist.high, log=dist.log, step=dist.step)
+    return Float(dist.low, dist.high, log=dist.log)
+
+
+def searched_space(study: optuna.Study, space: dict) -> tuple[dict, list[str]]:
+    """``space`` with each range the study's trials already searched in place of the one
+    declared now, and the names of those that differ: a study resumed after its method's
+    ranges changed goes on searching what it started with, so its trials stay comparable
+    (optuna refuses a changed choice list anyway)."""
+    recorded: dict = {}
+    for trial in study.get_trials(deepcopy=False):
+        for name, dist in trial.distributions.items():
+            recorded.setdefault(name, dist)
+    kept, changed = dict(space), []
+    for name, declared in space.items():
+        if name in recorded and (started := as_searched(recorded[name])) != declared:
+            kept[name] = started
+            changed.append(f"{name}: {started} (declared now: {declared})")
+    return kept, changed
+
+
 DEFAULT_OBJECTIVE = "recall@20"
 
 

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from bench.errors import BenchError
 from bench.evaluation.metrics import METRICS
 from bench.protocol import TrainData
-from bench.running.studies import open_storage, quiet_optuna
+from bench.running.studies import open_storage, quiet_optuna, searched_space
 from bench.running.trials import (
     CAUGHT,
     FINISHED,
@@ -194,10 +194,17 @@ def tune(
         **study_options(seed),
     )
     _claim(study, storage, method, train, seed, metric, k, overrides, fixed)
+    space, changed = searched_space(study, space)
     enqueue_defaults(study, method, space)
     missing = missing_trials(study, n_trials)
     if missing == 0:
         return study
+    if changed and progress:
+        tqdm.write(
+            f"{study_name}: resumed on the ranges it started with ("
+            + "; ".join(changed)
+            + "); to search the declared ones, delete the study (optuna delete-study) first"
+        )
     done = _count(study)
     bar = tqdm(
         total=done + missing,

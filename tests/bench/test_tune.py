@@ -516,6 +516,37 @@ def test_a_study_refuses_to_resume_with_other_overrides(storage, fakes):
         tune("test-stepper", train, n_trials=3, overrides={"epochs": 4}, **kwargs)
 
 
+def test_a_study_resumed_after_its_ranges_widened_searches_what_it_started_with(
+    storage, fakes, monkeypatch, capsys
+):
+    train = as_train(planted_ratings())
+    kwargs = dict(study_name=name_of("test-stepper"), storage=storage, seed=0)
+    monkeypatch.setattr(Stepper, "search_space", {"quality": Float(0.0, 0.3)})
+    tune("test-stepper", train, n_trials=3, progress=False, **kwargs)
+    monkeypatch.setattr(Stepper, "search_space", {"quality": Float(0.0, 1.0)})  # widened
+    study = tune("test-stepper", train, n_trials=8, progress=True, **kwargs)
+    searched = [t for t in study.trials if not t.user_attrs.get(DEFAULTS)]
+    assert len(searched) == 8 and all(t.params["quality"] <= 0.3 for t in searched)
+    out = capsys.readouterr().out
+    assert "resumed on the ranges it started with (quality: float [0, 0.3]" in out
+    assert "declared now: float [0, 1]" in out and "delete-study" in out
+
+
+def test_a_widened_choice_list_does_not_break_a_resumed_study(storage, monkeypatch):
+    from methods.item_knn import ItemKNN
+
+    train = as_train(planted_ratings())
+    kwargs = dict(study_name=name_of("item-knn"), storage=storage, seed=0, progress=False)
+    started = dict(ItemKNN.search_space, feedback=Choice(("all",)))
+    monkeypatch.setattr(ItemKNN, "search_space", started)
+    tune("item-knn", train, n_trials=3, **kwargs)
+    widened = dict(started, feedback=Choice(("all", "liked")))
+    monkeypatch.setattr(ItemKNN, "search_space", widened)
+    study = tune("item-knn", train, n_trials=6, **kwargs)  # optuna alone refuses this
+    assert not [t for t in study.trials if t.state == TrialState.FAIL]
+    assert {t.params["feedback"] for t in study.trials} == {"all"}
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
