@@ -56,10 +56,10 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--metric",
         choices=["recall", "ndcg"],
-        default="recall",
-        help="objective on ranking protocols (rating protocols: RMSE)",
+        default=None,
+        help="objective on ranking protocols (recall; rating protocols: RMSE)",
     )
-    p.add_argument("--k", type=int, default=20, help="cut-off of the objective (20)")
+    p.add_argument("--k", type=int, default=None, help="cut-off of the objective (20)")
     p.add_argument(
         "--jobs",
         type=int,
@@ -101,6 +101,8 @@ def add_parser(sub) -> None:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     n_trials = tuning.DEFAULT_TRIALS if args.trials is None else args.trials
+    ranking_objective = args.metric is not None or args.k is not None
+    args.metric, args.k = args.metric or "recall", 20 if args.k is None else args.k
     if n_trials < 1 or args.jobs < 1 or args.k < 1:
         raise BenchError("--trials, --jobs and --k must be positive integers")
     if args.scheduler and args.jobs != 1:
@@ -110,6 +112,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
         )
     args.dataset = dataset_name(args.dataset, args.data_path)
     cells, overrides = _cells(args)
+    if ranking_objective and all(_rating(protocol) for _, protocol, _ in cells):
+        raise BenchError(
+            "--metric and --k choose a ranking objective, and every study here is on a rating "
+            "protocol, which tunes the RMSE of held-out ratings: drop them, or add a ranking "
+            "--protocol"
+        )
     storage = args.storage or default_storage(args.results, args.dataset)
     check_storage(storage)  # before any data is read or any trial trained
     with contextlib.ExitStack() as stack:
@@ -143,12 +151,16 @@ def _cells(args: argparse.Namespace) -> tuple[list[tuple], dict]:
     return cells, overrides
 
 
+def _rating(protocol: str) -> bool:
+    return get_protocol(protocol).task == "rating"
+
+
 def _tune_cells(args, cells, overrides, n_trials: int, storage: str, client) -> list[list]:
     """Run (or resume) every study; one summary row each."""
     runner = Runner(args.dataset, args.data_path, args.results, cache_dir=args.cache_dir)
     rows = []
     for method, protocol, seed in cells:
-        metric = RMSE if get_protocol(protocol).task == "rating" else args.metric
+        metric = RMSE if _rating(protocol) else args.metric
         name = study_name(args.dataset, protocol, method, seed, metric, args.k)
         train = runner.protocol_data(protocol, seed).train
         study = tuning.tune(

@@ -657,3 +657,14 @@ def test_a_rating_study_is_named_rmse_and_prunes_on_rmse(tmp_path):
     trial = Trial()
     pruning_callback(trial, -1.0)(3, -0.87)  # methods report -RMSE; the study minimises RMSE
     assert trial.reported == [(3, 0.87)]
+
+
+@pytest.mark.parametrize("flag", [["--metric", "ndcg"], ["--k", "10"]])
+def test_a_ranking_objective_on_a_rating_protocol_is_one_error(tmp_path, capsys, flag):
+    from bench.cli.main import main
+
+    argv = ["tune", "svd", "--protocol", "rmse", *flag, "--results", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --metric and --k choose a ranking objective")
+    assert "tunes the RMSE" in err and not list(tmp_path.iterdir())  # nothing written
