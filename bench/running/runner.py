@@ -18,7 +18,7 @@ from bench.running.grid import run_grid
 from bench.running.jobs import Job
 from bench.running.progress import Progress
 from bench.running.run_log import RunClock
-from bench.running.sharing import share_fits, shared_record
+from bench.running.sharing import share_fits, shared_record, stored_twin
 from bench.running.store import check_writable, load_arrays, record_path, save_record
 from bench.running.studies import default_storage, resolve_tuning
 from methods.registry import discover
@@ -64,10 +64,12 @@ class Runner(Experiments):
         shared = share_fits(prepared)
         self.shared = sum(len(copies) for copies in shared.values())
         records = [stored for *_, stored in prepared]
-        for source, copies in shared.items():  # a stored record answers its copies now
-            if records[source] is not None:
-                self._store_copies(prepared, records, source, copies)
         copies = {c for cs in shared.values() for c in cs}
+        answered = set() if self.force else self._answer_from_twins(prepared, records, copies)
+        for source, members in shared.items():  # a stored record answers its copies now
+            if records[source] is not None:
+                self._store_copies(prepared, records, source, members)
+        copies |= answered
 
         computed: list[dict] = []
 
@@ -95,6 +97,23 @@ class Runner(Experiments):
             job_params = self._params(job, params)
             prepared.append((job, job_params, *self.prepare(job, job_params)))
         return prepared
+
+    def _answer_from_twins(self, prepared: list[tuple], records: list, copies: set) -> set:
+        """Store each job still to compute that a stored twin of an earlier run answers
+        (:func:`~bench.running.sharing.stored_twin`); the indices it stored."""
+        answered = set()
+        for i, (job, _, ident, stored) in enumerate(prepared):
+            if stored is not None or i in copies:
+                continue
+            twin = stored_twin(self.results, self.dataset, job, ident)
+            if twin is None:
+                continue
+            record, path = twin
+            records[i] = shared_record(record, job, ident, get_protocol(job.protocol).as_dict())
+            save_record(self.results, records[i], load_arrays(path))
+            answered.add(i)
+        self.shared += len(answered)
+        return answered
 
     def _run_serial(self, prepared: list[tuple], skip: set[int], landed) -> None:
         n_todo = sum(stored is None for *_, stored in prepared) - len(skip)

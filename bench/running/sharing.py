@@ -6,15 +6,19 @@ the dataset, the split, the protocol's fields apart from its name (``strategy3``
 parameters, the code and the ks, and the method up to the registry's ``trains_like``
 (strategy2 trains exactly like strategy1 wherever both run, strategy4 like strategy3).
 The first such job is computed; the others get a copy of its record under their own
-identity, with ``shared_fit`` naming the job that was fitted, and a copy of its arrays.
+identity, with ``shared_fit`` naming the job that was fitted, and a copy of its arrays. A job
+whose twin was stored by an earlier run (``strategy3``'s tuned ALS after a run of
+``strategy1``'s) is answered by that record (:func:`stored_twin`).
 """
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from bench.protocol import PROTOCOLS
 from bench.running.identity import config_hash, protocol_fields
+from bench.running.store import load_record, record_path
 from methods.registry import REGISTRY, get_method
 
 
@@ -46,6 +50,23 @@ def trains_alike(protocol: str, method: str) -> list[tuple[str, str]]:
     pairs = [(p, m) for p in protocols for m in methods]
     pairs.remove((protocol, method))
     return [(protocol, method), *pairs]
+
+
+def stored_twin(results: Path, dataset: str, job, ident: dict) -> tuple[dict, Path] | None:
+    """A stored record (and its path) of another (protocol, method) that trains exactly like
+    ``job`` with ``ident`` (the same :func:`fit_key`), e.g. from an earlier run; None if
+    there is none or each such record was fitted otherwise (other code, other params)."""
+    if not ident["name"].startswith(job.method):
+        return None
+    suffix = ident["name"][len(job.method) :]  # [tuned], [epochs=5], [ks=5,10]
+    key = fit_key(ident["identity"])
+    for protocol, method in trains_alike(job.protocol, job.method)[1:]:
+        path = record_path(results, dataset, protocol, method + suffix, job.seed)
+        if path.exists():
+            record = load_record(path)
+            if "identity" in record and fit_key(record["identity"]) == key:
+                return record, path
+    return None
 
 
 def share_fits(prepared: list[tuple]) -> dict[int, list[int]]:

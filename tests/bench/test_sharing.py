@@ -71,6 +71,31 @@ def test_a_copy_is_made_from_a_stored_record_when_its_source_was_run_before(tmp_
     )
 
 
+def test_a_job_whose_twin_an_earlier_run_stored_is_answered_without_a_fit(tmp_path, monkeypatch):
+    Runner(results=tmp_path).run(plan(["item-knn"], ["strategy1"], [0]), params={})
+    later = Runner(results=tmp_path)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("refitted a job a stored twin answers")
+
+    monkeypatch.setattr(later, "compute", no_fit)
+    later.run(plan(["item-knn"], ["strategy3"], [0]))  # another command, strategy1's data
+    assert later.shared == 1 and later.new == 1
+    stored = records_by_key(tmp_path)
+    copy, source = stored[("strategy3", "item-knn")], stored[("strategy1", "item-knn")]
+    assert copy[0]["metrics"] == source[0]["metrics"]
+    assert copy[0]["shared_fit"] == {"protocol": "strategy1", "method": "item-knn"}
+    np.testing.assert_array_equal(copy[1]["hits"], source[1]["hits"])
+
+    other = Runner(results=tmp_path)  # other parameters train otherwise: fitted
+    other.run(plan(["item-knn"], ["strategy3"], [0]), params={"item-knn": {"K": 5}})
+    assert other.shared == 0 and "shared_fit" not in stored_record(tmp_path, "item-knn[K=5]")
+
+
+def stored_record(results, name: str) -> dict:
+    return next(r for _, r in iter_records(results) if r["method"] == name)
+
+
 @pytest.mark.parametrize(
     "name", sorted(n for n, e in (discover() or REGISTRY).items() if e.trains_like)
 )
