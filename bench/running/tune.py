@@ -177,7 +177,8 @@ def tune(
     complete or pruned ones, or until ``timeout`` seconds. A trial raising one of ``CAUGHT``
     is recorded as FAIL with its message (user attribute ``error``) and replaced; a
     ``BenchError`` when every trial of a round fails. ``overrides`` fix or narrow
-    parameters (:func:`restrict_space`); a study keeps the overrides it was started with.
+    parameters (:func:`restrict_space`); a study keeps the overrides it was started with,
+    and the ranges its trials searched when the declared ones changed since (:func:`searched_space`).
     With a ``distributed.Client`` the trials run on its workers, each opening ``storage``
     (:func:`bench.running.tune_cluster.run_on_cluster`; check it with ``shared_storage``).
     ``n_jobs`` > 1 without a client runs trials in threads of this process, which share
