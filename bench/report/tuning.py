@@ -209,9 +209,10 @@ def _budget_row(study, protocol: str, method: str) -> tuple[list[str], float]:
     import optuna
 
     from bench.running.studies import parse_study_name
-    from bench.running.trials import DEFAULTS
+    from bench.running.trials import DEFAULTS, DUPLICATE
 
-    trials = study.get_trials(deepcopy=False)
+    # a second defaults trial queued by a concurrent process never ran: not a failure
+    trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(DUPLICATE)]
     states = [t.state.name for t in trials]
     seconds = sum(t.user_attrs.get("seconds") or 0.0 for t in trials)
     overrides = study.user_attrs.get("overrides", {})

@@ -34,6 +34,7 @@ from methods.registry import get_method
 from methods.search_space import Float, Int
 
 DEFAULTS = "defaults"  # user attribute of the trial that runs the method's defaults
+DUPLICATE = "duplicate"  # a second defaults trial that a concurrent process queued
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # a trial raising these is recorded as FAIL, not fatal (RuntimeError: out of GPU memory)
 CAUGHT = (BenchError, ValueError, RuntimeError, MemoryError)
@@ -79,11 +80,30 @@ def default_params(method: str, space: dict) -> dict:
 
 def enqueue_defaults(study: optuna.Study, method: str, space: dict) -> None:
     """Queue the defaults trial of ``study`` unless it has one that is waiting, running or
-    done (one pruned before the defaults trial was exempt from pruning runs again)."""
+    done (one pruned before the defaults trial was exempt from pruning runs again).
+
+    Two processes starting the same new study may both see none and both queue one; each
+    then keeps the first queued and fails the later ones still waiting (user attribute
+    ``duplicate``), so the defaults run once."""
+    if not _defaults_trials(study):
+        study.enqueue_trial(default_params(method, space), user_attrs={DEFAULTS: True})
+    drop_duplicate_defaults(study)
+
+
+def drop_duplicate_defaults(study: optuna.Study) -> None:
+    """Fail every waiting defaults trial but the first-numbered one (pruned ones aside)."""
+    for trial in _defaults_trials(study)[1:]:
+        if trial.state == TrialState.WAITING:
+            storage, trial_id = study._storage, trial._trial_id
+            storage.set_trial_user_attr(trial_id, DUPLICATE, True)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+
+def _defaults_trials(study: optuna.Study) -> list:
+    """The defaults trials that are waiting, running or done, in order of their number."""
     kept = (TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING, TrialState.RUNNING)
     trials = study.get_trials(deepcopy=False, states=kept)
-    if not any(t.user_attrs.get(DEFAULTS) for t in trials):
-        study.enqueue_trial(default_params(method, space), user_attrs={DEFAULTS: True})
+    return [t for t in trials if t.user_attrs.get(DEFAULTS) and not t.user_attrs.get(DUPLICATE)]
 
 
 def missing_trials(study: optuna.Study, n_trials: int) -> int:
