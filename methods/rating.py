@@ -64,7 +64,7 @@ class Bias(Recommender):
     """
 
     search_space = {
-        "reg_item": Float(0.1, 1000.0, log=True),
+        "reg_item": Float(0.1, 1e5, log=True),
         "reg_user": Float(0.1, 100.0, log=True),
         "sweeps": Int(1, 30),
     }
