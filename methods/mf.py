@@ -64,7 +64,7 @@ class ALS(_ImplicitMF):
         "factors": Int(4, 256, log=True),
         "regularization": Float(1e-3, 100.0, log=True),
         "alpha": Float(0.1, 50.0, log=True),
-        "iterations": Int(5, 200),
+        "iterations": Int(5, 500, log=True),
         "feedback": Choice(("all", "liked")),
     }
 
@@ -112,7 +112,7 @@ class BPR(_ImplicitMF):
         "factors": Int(4, 256, log=True),
         "learning_rate": Float(1e-3, 0.2, log=True),
         "regularization": Float(1e-5, 0.1, log=True),
-        "iterations": Int(20, 1000, log=True),
+        "iterations": Int(20, 3000, log=True),
         "feedback": Choice(("all", "liked")),
     }
 
