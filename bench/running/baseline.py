@@ -53,6 +53,10 @@ ALS_TOLERANCES: dict = _per_metric(
         "popularity": 0.5,
     }
 )
+# the triplet strategies' lists end in ties that the CPU's float kernels break differently:
+# one item swapped near rank 50 moves popularity@50 (an average of ratings counts) and
+# nothing else, so that metric alone gets about 4x the largest swap measured across CPUs
+STRATEGY_TOLERANCES: dict = {"popularity@50": 0.1}
 TOLERANCE_NOTE = (
     "Absolute differences, in the stored units (percentage points; ratings for popularity@k). "
     "Measured on 2 CPU cores, seed 0: rerunning the profile, and rerunning it with 1 instead of "
@@ -69,9 +73,12 @@ TOLERANCE_NOTE = (
     "mostly 0.2-2, so 1e-6 is far below any real change; ALS's tolerances are comparable to its "
     "own seed-to-seed spread, so an ALS-only shift of a couple of users' hits can pass, while "
     "any change to the shared split, protocol, masking, top-k or metric code moves the exact "
-    "methods and fails. Not covered: CPUs without AVX2 (torch's SSE-only kernels swapped one "
-    "tie at rank ~50, moving strategy1's popularity@50 by 0.027). Split hashes and sizes must "
-    "match exactly."
+    "methods and fails. Across CPUs the triplet strategies' lists break ties near rank 50 "
+    "differently: torch's SSE-only kernels moved strategy1's popularity@50 by 0.027, and an AMD "
+    "EPYC (AVX2, no AVX-512) against the machine that made the values moved strategy1's "
+    "by 0.027 and strategy2's by 0.0009, every other value of every job staying within 1e-6; "
+    "so the strategy jobs allow 0.1 on popularity@50 only. Split hashes and sizes must match "
+    "exactly."
 )
 
 _BASELINES = ["user-knn", "item-knn", "bpr", "svd", "ease", "user-knn-weighted"]
@@ -85,10 +92,20 @@ DEFAULT_PROFILE: dict = {
         {"method": "als", "protocols": ["full", "strategy4"], "tolerances": ALS_TOLERANCES},
         # every pair strategy on its own protocol, with few epochs
         *(
-            {"method": f"strategy{i}", "protocols": [f"strategy{i}"], "params": {"epochs": 1}}
+            {
+                "method": f"strategy{i}",
+                "protocols": [f"strategy{i}"],
+                "params": {"epochs": 1},
+                "tolerances": STRATEGY_TOLERANCES,
+            }
             for i in (1, 2, 3)
         ),
-        {"method": "strategy4", "protocols": ["strategy4"], "params": {"epochs": 2}},
+        {
+            "method": "strategy4",
+            "protocols": ["strategy4"],
+            "params": {"epochs": 2},
+            "tolerances": STRATEGY_TOLERANCES,
+        },
         {"method": "random-embedding", "protocols": ["strategy4"]},
         # one cheap member of every other family, with few epochs
         {"method": "bias", "protocols": ["rmse", "strategy4"]},
