@@ -139,3 +139,18 @@ def test_a_study_whose_trials_overlapped_in_threads_is_flagged():
     overlapping = [trial(0, 10), trial(5, 20)]
     assert how_study_ran(overlapping, "sgl") == THREADED
     assert how_study_ran(overlapping, "svd") == THREADED_OWN_RNG
+
+
+def test_the_environment_section_counts_the_records_of_each_cpu(tmp_path):
+    avx2 = {"cpu": "AMD EPYC", "torch_cpu": "AVX2", "machine": "x86_64", "torch": "2.13.0+cpu"}
+    avx512 = avx2 | {"torch_cpu": "AVX512"}
+    save_record(tmp_path, record("ease", "full", 0, 30.0, environment=avx2))
+    save_record(tmp_path, record("ease", "full", 1, 31.0, environment=avx2))
+    save_record(tmp_path, record("ease", "full", 2, 32.0, environment=avx512))
+    save_record(tmp_path, record("popularity", "full", 0, 15.0, environment={"machine": "x86_64"}))
+    text = build_report(tmp_path, tmp_path / "out" / "report.md")
+    section = text.split("## Environment", 1)[1]
+    assert cells(section, "2")[:2] == ["AMD EPYC", "AVX2"]
+    assert cells(section, "1")[:2] in (["AMD EPYC", "AVX512"], ["not recorded", "not recorded"])
+    assert "not recorded" in section  # records older than the field say so
+    assert "from 3 environments" in section
