@@ -30,7 +30,10 @@ def mean_std(runs: list[dict], key: str, digits: int = 2) -> str:
 
 
 def sizes(runs: list[dict], key: str) -> str:
-    values = sorted({r[key] for r in runs})
+    """``key`` of each run in split-seed order ("a / b / c"), or one value when all agree."""
+    values = [r[key] for r in sorted(runs, key=lambda r: r["seed"])]
+    if len(set(values)) == 1:
+        return f"{values[0]:,}"
     return " / ".join(f"{v:,}" for v in values)
 
 

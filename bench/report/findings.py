@@ -84,7 +84,12 @@ def findings(table: dict[str, Standing]) -> list[str]:
             "",
             f"Each comparison pairs users of the split seeds both methods have; on fewer "
             f"than {MIN_SEEDS} such seeds it is not tested and nothing is called "
-            "significant. LightGCN is a graph baseline (no contrastive term); SGL, SimGCL "
+            "significant. The points in brackets are the mean paired difference over those "
+            "(user, seed) pairs, so they can differ slightly from the difference of the two "
+            "seed means (those weigh each seed alike, the pairs each evaluated user of each "
+            "seed), and the test is a rank test over the same pairs: a mean difference of a "
+            "point can be a tie. The pairs reuse each user on every seed, and no correction "
+            "is made for the number of comparisons, so a p near 0.05 is weak evidence. LightGCN is a graph baseline (no contrastive term); SGL, SimGCL "
             "and XSimGCL add contrastive views to it.",
         ]
     return lines

@@ -134,4 +134,34 @@ def first_screen(
         compact_table(defaults, tuned=False),
         "",
     ]
+    lost = tuning_lost(tuned, defaults)
+    if lost:
+        out += [
+            "**Where tuning did worse on test than the defaults** (mean recall@20, defaults "
+            "-> tuned; the tuned table above still uses the tuned records, since parameters "
+            f"are chosen on validation, never on test): {'; '.join(lost)}.",
+            "",
+        ]
     return out
+
+
+def tuning_lost(tuned: dict[str, Standing], defaults: dict[str, Standing]) -> list[str]:
+    """``method defaults -> tuned on `p`, `q``` for every method whose tuned records have a
+    lower mean recall@20 than its defaults on the same split seeds, protocols that give the
+    same two values (protocols that train alike) named together."""
+    found: dict[tuple, list[str]] = {}
+    for protocol, st in tuned.items():
+        plain = {e.base: e for e in defaults[protocol].items} if protocol in defaults else {}
+        for e in st.items:
+            d = plain.get(e.base)
+            if not e.tuned or d is None:
+                continue
+            seeds = {rec["seed"] for rec, _ in e.runs}
+            same = [rec["metrics"]["recall@20"] for rec, _ in d.runs if rec["seed"] in seeds]
+            if len(same) == len(seeds) and np.mean(same) > e.mean:
+                key = (e.base, f"{np.mean(same):.2f}", f"{e.mean:.2f}")
+                found.setdefault(key, []).append(f"`{protocol}`")
+    return [
+        f"{base} {dv} -> {tv} on {', '.join(protocols)}"
+        for (base, dv, tv), protocols in sorted(found.items(), key=lambda kv: kv[0][0])
+    ]

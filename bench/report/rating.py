@@ -56,6 +56,8 @@ def rating_section(groups, dataset: str) -> list[str]:
             )
         words[0] += "."
         for a, b in (("bias", "global-mean"), ("autorec", "bias"), ("autorec", "svd")):
+            # tuned against tuned where both have a study (as the ranking headline)
+            a, b = (f"{m}[tuned]" if f"{m}[tuned]" in rmse else m for m in (a, b))
             if a in rmse and b in rmse:
                 verdict = "below" if rmse[a] < rmse[b] else "not below"
                 words.append(f"{a} is {verdict} {b} ({rmse[a]:.4f} vs {rmse[b]:.4f}).")

@@ -77,7 +77,8 @@ def seed_section(groups, dataset: str, slips: dict | None = None) -> list[str]:
             "consistent rule reproducing them was found (the seed states neither its movie-filter "
             "minimums nor how it counted). Our recall is far above the seed's: our lists rank "
             "only the protocol's kept movies with each user's train items masked; the seed "
-            "does not say how it ranked. "
+            "does not say how it ranked. Our sizes are one value per split seed, in seed "
+            "order (one value where they agree). "
             + (
                 "The next section tests which common evaluation slips would explain the gap."
                 if slips

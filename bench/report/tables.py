@@ -18,10 +18,12 @@ def protocol_table(groups, dataset: str, protocol: str, methods: list[str]) -> s
         for k in RECALLS
     ]
     rows.append(
-        ["Size Train Set"] + [sizes(groups[(dataset, protocol, m)], "n_train") for m in present]
+        ["Size Train Set (per split seed)"]
+        + [sizes(groups[(dataset, protocol, m)], "n_train") for m in present]
     )
     rows.append(
-        ["Size Test Set"] + [sizes(groups[(dataset, protocol, m)], "n_test") for m in present]
+        ["Size Test Set (per split seed)"]
+        + [sizes(groups[(dataset, protocol, m)], "n_test") for m in present]
     )
     rows.append(["seeds"] + [str(len(groups[(dataset, protocol, m)])) for m in present])
     return tabulate(rows, headers=[""] + present, tablefmt="github", disable_numparse=True)

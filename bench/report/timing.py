@@ -197,8 +197,9 @@ def timing_section(
         f"measured in the same run (median {np.median(gflops):.0f} GFLOP/s over the records); "
         "for the graph methods and the autoencoders, their own cost model (sparse products at "
         "the sparse speed and dense products at the matmul speed, both measured in the fit). "
-        "Ratio = training seconds / bound. Timings are wall seconds on the machine named in "
-        "each record; the load it carried is stated with the grid below.",
+        "Ratio = training seconds / bound. Timings are wall seconds on the machine each "
+        "record names (counted in the main report's Environment section); the load it "
+        "carried is stated with the grid below.",
         "",
         timing,
         "",

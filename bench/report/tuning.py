@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
+from bench.report.families import BASELINE_KINDS, kind_of
+
 TUNED = "[tuned]"
 
 
@@ -63,7 +65,7 @@ def _best_default_baseline(groups, dataset: str, protocol: str, seeds: set) -> t
             for (d, p, name), runs in groups.items()
             if d == dataset
             and p == protocol
-            and runs[0].get("family") == "baseline"
+            and kind_of(name, runs[0].get("family", "")) in BASELINE_KINDS
             and not name.endswith(TUNED)
             and {r["seed"] for r in runs} >= seeds
             for runs in [[r for r in runs if r["seed"] in seeds]]
@@ -120,14 +122,19 @@ def tuning_section(groups, dataset: str, out_dir: Path, rel: str) -> list[str]:
         lines += [
             "### Defaults vs tuned (recall@20 on test)",
             "",
-            "Each method was tuned by `python -m bench tune` with the same trial budget: an Optuna "
-            "study per (protocol, method, split seed), TPE sampler seeded, objective recall@20 on a "
-            "per-user 10% validation slice carved from the train split (the test split is never "
-            "read while tuning), median pruning for iterative methods, and the defaults as one "
-            "more trial of the study (where the study has it: see below). The best trial's "
-            "parameters were then refitted on the whole train split and evaluated once on test "
-            "(`bench run METHOD --tuned`). A negative difference means the validation optimum did "
-            "not carry over to test.",
+            "Each method was tuned by `python -m bench tune` with the same trial budget: one "
+            "Optuna study per (protocol, method), on split seed 0: TPE sampler seeded, "
+            "objective recall@20 on a per-user 10% validation slice carved from seed 0's train "
+            "split (seed 0's test split is never read while tuning), median pruning for "
+            "iterative methods, and the defaults as one more trial of the study (where the "
+            "study has it: see below). The best trial's parameters were then refitted on the "
+            "whole train split of every split seed and evaluated once on its test split "
+            "(`bench run METHOD --tuned`). Seeds 1 and 2 re-split the same ratings, so some of "
+            "their test ratings lie in seed 0's train split and validation slice: the "
+            "parameters were chosen partly on them, and seeds 1 and 2's tuned values may be "
+            'slightly optimistic (the same for every tuned method). "best trial" is the '
+            "trial's number in that study. A negative difference means the validation optimum "
+            "did not carry over to test.",
             "",
             tabulate(rows, headers=COMPARISON_HEADERS, tablefmt="github", disable_numparse=True),
             "",
@@ -296,10 +303,17 @@ def _importance_lines(panels: dict, narrowed: dict, dataset: str, out_dir: Path,
         importance_plot(values, out_dir / name, "What mattered in the strategies' studies")
         cache[name] = {"key": key}
         save_cache(out_dir, cache)
+    complete = [
+        sum(t.state.name == "COMPLETE" for t in s.get_trials(deepcopy=False))
+        for s in panels.values()
+    ]
     return [
         "Parameter importance in the contrastive strategies' studies (Optuna's fANOVA "
         "evaluator, seeded): whether the seed's fixed settings (20 epochs, lr 1e-4) held "
-        "them back shows as the share of learning rate and epochs." + narrowed_note,
+        "them back shows as the share of learning rate and epochs. fANOVA reads only a "
+        f"study's complete trials ({min(complete)} to {max(complete)} here; pruned ones are "
+        "left out), so the shares are rough, and they describe the validation slice of seed "
+        "0, not test." + narrowed_note,
         "",
         f"![parameter importance]({rel}/{name})",
         "",
@@ -313,7 +327,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
     from bench.running.studies import open_storage, quiet_optuna
 
     budget, panels, narrowed = [], {}, {}
-    baseline_seconds = total_seconds = wall_total = 0.0
+    baseline_seconds = graph_baseline_seconds = total_seconds = wall_total = 0.0
     counted = set()
     for (protocol, method), info in sorted(studies.items()):
         try:
@@ -333,6 +347,8 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
         wall_total += wall_seconds(study.get_trials(deepcopy=False))
         if info["family"] == "baseline":
             baseline_seconds += seconds
+        elif kind_of(method, info["family"]) in BASELINE_KINDS:
+            graph_baseline_seconds += seconds
         if method.startswith("strategy") and row[1] == method:  # the study's own row
             if study.user_attrs.get("overrides"):
                 narrowed[(protocol, method)] = row[
@@ -345,12 +361,12 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
         lines += [
             f"{len(threaded)} studies of torch methods ran trials concurrently in threads of "
             f"one process ({', '.join(threaded)}). Their concurrent fits shared torch's one "
-            "random generator, so a trial's value is not what its parameters give alone (a "
-            "strategy4 trial: 22.88 in a thread, 24.49 refitted alone) and the choice of "
-            "parameters is noisier; methods with generators of their own (numpy, implicit, "
-            "surprise) are unaffected. The tuned records above are refitted cleanly. "
-            "`bench tune --jobs N` now runs trials in N worker processes; these studies are "
-            "to be tuned again.",
+            "random generator, so a trial's value is not what its parameters give alone and "
+            "the choice of parameters is noisier; methods with generators of their own "
+            "(numpy, implicit, surprise) are unaffected. The tuned records above are refitted "
+            "cleanly, so their test values are what those parameters give; only the choice "
+            "may be worse than a clean study's. `bench tune --jobs N` now runs trials in N "
+            "worker processes; these studies are still to be tuned again.",
             "",
         ]
     defaults_column = BUDGET_HEADERS.index("defaults trial")
@@ -372,28 +388,36 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
         )
     lines += [" ".join(sentences), ""]
     edge_column = BUDGET_HEADERS.index("best at a range's edge")
-    at_edges = [f"{row[1]} on {row[0]}" for row in budget if row[edge_column] != "-"]
+    own = [row for row in budget if "(trains alike" not in row[1]]
+    at_edges = [f"{row[1]} on {row[0]}" for row in own if row[edge_column] != "-"]
     if at_edges:
         lines += [
-            f"In {len(at_edges)} of {len(budget)} rows the best trial sits at an end of a "
+            f"In {len(at_edges)} of {len(own)} studies the best trial sits at an end of a "
             "parameter's range (within 5% of it, log-scaled where the range is; for sizes, "
             "the smallest or largest choice): the search may have stopped at the range, not "
             "at the optimum, so those ranges are the first to widen.",
             "",
         ]
     if baseline_seconds:
+        with_graph = (
+            f", {(baseline_seconds + graph_baseline_seconds) / 60:.1f} with LightGCN's"
+            if graph_baseline_seconds
+            else ""
+        )
         lines += [
-            f"Tuning every baseline above took {baseline_seconds / 60:.1f} minutes of trials "
-            'in all (the sum of the "trial seconds" column, fit and validation of each '
-            "trial, as stored in the studies; one process, 2 CPU cores, possibly shared); "
-            "the target is under 30 minutes.",
+            "Tuning the classic baselines above (popularity, MF, kNN) took "
+            f"{baseline_seconds / 60:.1f} minutes of trials in all{with_graph} (the sum of "
+            'the "trial seconds" column, fit and validation of each trial, as stored in the '
+            "studies, on the 2-core machine, possibly shared; how they ran is in the column "
+            '"trials ran"); the target for the classic baselines is under 30 minutes.',
             "",
         ]
     if total_seconds:
         lines += [
             f"All {len(counted)} studies: {total_seconds / 3600:.1f} hours of trials, "
             f"{wall_total / 3600:.1f} hours of wall time (the time during which at least one "
-            "of a study's trials was running), on the machine named in the records. "
+            "of a study's trials was running), on the machines of the report's Environment "
+            "section. "
             "The wall time of the grid of records is on the [timings](timings.md) page.",
             "",
         ]

@@ -158,3 +158,13 @@ def test_every_figure_in_the_folder_is_referenced(grid, tmp_path):
     again = {p.name: p.read_bytes() for p in out.parent.rglob("*") if p.is_file()}
     write_report(grid, out)  # byte for byte
     assert again == {p.name: p.read_bytes() for p in out.parent.rglob("*") if p.is_file()}
+
+
+def test_the_first_screen_names_where_tuning_lost_on_test(grid):
+    store(grid, "lightgcn[tuned]", "graph", 0.08)  # tuned below its defaults (0.11)
+    text = report_pages(grid, grid / "out" / "report.md")["report.md"]
+    lost = text.split("**Where tuning did worse on test than the defaults**")[1].split("\n")[0]
+    assert re.search(r"lightgcn (\d\d\.\d\d) -> (\d\d\.\d\d) on `strategy1`", lost)
+    before, after = map(float, re.search(r"lightgcn (\d+\.\d+) -> (\d+\.\d+)", lost).groups())
+    assert before > after
+    assert "ease" not in lost  # its tuned records beat its defaults
