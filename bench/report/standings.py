@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bench.protocol import RANKING_PROTOCOLS
 from bench.report.families import (
     CONTRASTIVE_KINDS,
+    EASE,
     MF,
     MIN_SEEDS,
     USER_KNN,
@@ -87,15 +88,19 @@ STATE_WORDS = {"above": "above", "below": "below", "tied": "tied with", "few see
 
 
 def mf_knn_phrase(st: Standing, kind: str) -> str | None:
-    """``below MF, tied with user-kNN``: a contrastive family's leader against the leading
-    MF and user-kNN methods of the same protocol; None when either side is missing."""
+    """``below MF, tied with user-kNN (below EASE)``: a contrastive family's leader against
+    the leading MF and user-kNN methods of the same protocol (the seed's question), and
+    against EASE where it ran; None when MF or user-kNN is missing."""
     e = st.best.get(kind)
     parts = []
     for other, label in ((MF, "MF"), (USER_KNN, "user-kNN")):
         if e is None or other not in st.best:
             return None
         parts.append(f"{STATE_WORDS[st.versus(e, st.best[other]).state]} {label}")
-    return ", ".join(parts)
+    text = ", ".join(parts)
+    if EASE in st.best:
+        text += f" ({STATE_WORDS[st.versus(e, st.best[EASE]).state]} EASE)"
+    return text
 
 
 def answer_verdict(table: dict[str, Standing]) -> str:

@@ -405,7 +405,7 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
             else ""
         )
         lines += [
-            "Tuning the classic baselines above (popularity, MF, kNN) took "
+            "Tuning the classic baselines above (popularity, MF, EASE, kNN) took "
             f"{baseline_seconds / 60:.1f} minutes of trials in all{with_graph} (the sum of "
             'the "trial seconds" column, fit and validation of each trial, as stored in the '
             "studies, on the 2-core machine, possibly shared; how they ran is in the column "

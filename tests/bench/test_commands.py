@@ -34,7 +34,7 @@ def test_tune_then_run_tuned_stores_a_tuned_record_and_reports_it(tmp_path, caps
     assert all(record["params"][k] == v for k, v in record["tuning"]["params"].items())
     report = (tmp_path / "tables.md").read_text()
     assert "### Defaults vs tuned (recall@20 on test)" in report
-    assert "Tuning the classic baselines above (popularity, MF, kNN) took" in report  # budget
+    assert "Tuning the classic baselines above (popularity, MF, EASE, kNN) took" in report
     assert "Every study also runs the method's defaults once" in report
     assert "before the defaults trial existed" not in report  # this study has its trial
     assert main([*run, "--tuned", "--param", "K=5"]) == 2

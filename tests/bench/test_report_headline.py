@@ -66,6 +66,7 @@ def grid(tmp_path):
     store(results, "lightgcn", "graph", 0.11)
     store(results, "ease", "baseline", 0.12)
     store(results, "ease[tuned]", "baseline", 0.13)
+    store(results, "als", "baseline", 0.115)
     store(results, "user-knn", "baseline", 0.10)
     store(results, "popularity", "baseline", 0.05)
     store(results, "random-embedding", "floor", 0.01)
@@ -83,7 +84,9 @@ def test_the_first_screen_answers_with_the_compact_table_and_its_figure(grid, tm
     text = "\n".join(first)
     assert "▼ / ▲: significantly below / above it" in text and "Does contrastive" in text
     assert "No: in no tested comparison" in text
-    # the tuned EASE stands for MF (bold: the leading baseline); user-kNN has no tuned
+    # MF and user-kNN answer the seed's question; EASE, a family of its own, is named too
+    assert "- seed strategies: below MF, below user-kNN (below EASE) on `strategy1`." in text
+    # the tuned EASE is the leading baseline (bold); user-kNN has no tuned
     # record, so its defaults stand in, marked d and named
     assert re.search(r"\*\*ease \d\d\.\d\d ± \d\.\d\d\*\*", text)
     assert re.search(r"user-knn \d\d\.\d\d ± \d\.\d\d d ▼", text)
