@@ -65,6 +65,19 @@ def legend(table: dict[str, Standing], tuned: bool) -> str:
     return text
 
 
+def protocols_line(table: dict[str, Standing]) -> str:
+    """What the columns are (each protocol's one-line description) and what a row shows."""
+    from bench.protocol import get_protocol
+
+    said = "; ".join(f"`{p}`: {get_protocol(p).description}" for p in table)
+    return (
+        f"Columns are protocols ({said}; their fields: [tables](tables.md)). A row is a "
+        "family; its cell is the family's leader, the method with the highest mean there, "
+        "with the parameters its `bench tune` study chose on validation (`[tuned]` in the "
+        "findings) unless marked d."
+    )
+
+
 def _panel_rows(st: Standing) -> list[tuple]:
     rows = []
     for kind, e in st.best.items():
@@ -116,6 +129,8 @@ def first_screen(
         compact_table(tuned, tuned=True),
         "",
         legend(tuned, tuned=True),
+        "",
+        protocols_line(tuned),
         "",
     ]
     name = overview_figure(tuned, dataset, out_dir)
