@@ -50,15 +50,42 @@ def save_png(fig, path: Path) -> Path:
     return path
 
 
+def curve_styles(panels: list[list[str]]) -> dict[str, dict]:
+    """Colour, line style and marker per label: the same in every panel it is in, no two
+    labels alike, and within a panel (at most ``MAX_CURVES`` = the palette's size) no
+    colour twice. Labels in several panels take their colours first."""
+    order = list(dict.fromkeys(label for labels in panels for label in labels))
+    shared = [lab for lab in order if sum(lab in labels for labels in panels) > 1]
+    colour = {lab: i % len(PALETTE) for i, lab in enumerate(shared)}
+    for labels in panels:
+        free = [c for c in range(len(PALETTE)) if c not in {colour.get(lab) for lab in labels}]
+        for lab in labels:
+            if lab not in colour:
+                colour[lab] = free.pop(0) if free else order.index(lab) % len(PALETTE)
+    styles = {}
+    for j, lab in enumerate(order):
+        shift = j + j // len(MARKERS)  # past 8 labels, the marks move on by one
+        styles[lab] = {
+            "color": palette(colour[lab]),
+            "ls": line_style(shift),
+            "marker": MARKERS[shift % len(MARKERS)],
+        }
+    return styles
+
+
 def recall_at_k_figure(panels: dict[str, dict[str, np.ndarray]], title: str):
     """One panel per entry of ``panels``, at most ``MAX_CURVES`` lines each (the highest at
     the last k kept): mean recall@k (%) for k = 1..len(curve); legends beside the axes."""
     fig, axes = new_figure(len(panels), 1, figsize=(8.5, 3.3 * len(panels)), squeeze=False)
-    for ax, (name, curves) in zip(axes[:, 0], panels.items(), strict=True):
-        ranked = sorted(curves.items(), key=lambda kv: -kv[1][-1])[:MAX_CURVES]
-        for i, (label, curve) in enumerate(ranked):
+    kept = {
+        name: sorted(curves.items(), key=lambda kv: -kv[1][-1])[:MAX_CURVES]
+        for name, curves in panels.items()
+    }
+    styles = curve_styles([[label for label, _ in ranked] for ranked in kept.values()])
+    for ax, (name, ranked) in zip(axes[:, 0], kept.items(), strict=True):
+        for label, curve in ranked:
             ks = np.arange(1, len(curve) + 1)
-            style = {"color": palette(i), "ls": line_style(i), "marker": MARKERS[i]}
+            style = styles[label]
             ax.plot(ks, 100 * curve, label=label, lw=1.6, markevery=max(1, len(ks) // 6), **style)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("k")
@@ -109,10 +136,11 @@ def interval_plot(panels: dict[str, list[tuple]], refs: dict[str, float], path: 
         Line2D([], [], ls="", marker=GROUP_MARKERS[g], color=c, label=g)
         for g, c in GROUP_COLOURS.items()
     ]
-    handles += [
-        Line2D([], [], ls="", marker="o", color="#444444", mfc="white", label="< 3 seeds"),
-        Line2D([], [], ls="--", color="#444444", label="leading baseline"),
-    ]
+    if any(row[3] < 3 for rows in panels.values() for row in rows):
+        handles.append(
+            Line2D([], [], ls="", marker="o", color="#444444", mfc="white", label="< 3 seeds")
+        )
+    handles.append(Line2D([], [], ls="--", color="#444444", label="leading baseline"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 1))

@@ -91,3 +91,13 @@ def test_the_recall_figure_draws_at_most_eight_lines_per_panel():
     assert "svd (MF (ALS, BPR, SVD))" in labels  # each family's highest mean
     assert "bias (popularity (and item bias))" in labels
     assert labels.count("mystery (other baseline)") == 2  # the leading baseline, both panels
+    # a method in both panels is drawn alike in both, and no two methods alike
+    styles = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            style = (line.get_color(), line.get_linestyle(), line.get_marker())
+            assert styles.setdefault(line.get_label(), style) == style
+    assert len(set(styles.values())) == len(styles)
+    for ax in fig.axes:  # within a panel, no colour twice
+        colours = [line.get_color() for line in ax.get_lines()]
+        assert len(set(colours)) == len(colours)
