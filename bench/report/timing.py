@@ -197,7 +197,11 @@ def timing_section(
         f"measured in the same run (median {np.median(gflops):.0f} GFLOP/s over the records); "
         "for the graph methods and the autoencoders, their own cost model (sparse products at "
         "the sparse speed and dense products at the matmul speed, both measured in the fit). "
-        "Ratio = training seconds / bound. Timings are wall seconds on the machine each "
+        "Fit s is the whole `fit` (data preparation, validation phase, refit); training s "
+        "is the part the bound prices (the epochs' steps, validation and refit included "
+        "where the method has them); score+top-k s is scoring every evaluated user, masking "
+        "and the top-k. Ratio = training seconds / bound. Timings are wall seconds on the "
+        "machine each "
         "record names (counted in the main report's Environment section); the load it "
         "carried is stated with the grid below.",
         "",
