@@ -26,7 +26,7 @@ from bench.report.figures import (
 )
 from bench.report.significance import Runs, mean_recall
 
-GRAPH_MAPS = ("lightgcn", "simgcl")  # graph methods whose user embeddings get a t-SNE map
+GRAPH_MAPS = ("lightgcn", "simgcl", "xsimgcl")  # graph methods whose user embeddings are mapped
 
 
 def recall_panels(runs: Runs, dataset: str, protocol: str = "full") -> dict[str, dict]:
@@ -159,7 +159,12 @@ def figures_section(
         "seed, coloured by KMeans cluster. KMeans runs with 3 to 8 clusters; members of a "
         f"cluster under {MIN_CLUSTER} users (outliers, whose top movies would be one "
         "person's likes) join the nearest larger cluster, so a map may show fewer than 3; "
-        "the labels kept maximise the silhouette score, computed on the original vectors.",
+        "the labels kept maximise the silhouette score, computed on the original vectors. "
+        "Which vectors: each seed strategy at its defaults on its own protocol (as the "
+        f"seed drew them), {', '.join(GRAPH_MAPS)} at their defaults on `full`, and the "
+        "factor baseline with the highest recall on `full` (its tuned record where that "
+        "is higher). A silhouette compares clusterings of one map only: each map keeps "
+        "its own number of clusters.",
         "",
         tabulate(
             rows,
