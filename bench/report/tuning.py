@@ -355,7 +355,18 @@ def _study_lines(studies: dict, dataset: str, out_dir: Path, rel: str) -> list[s
                     BUDGET_HEADERS.index("search space narrowed (--param)")
                 ]
             panels[f"{method} on {protocol}"] = study
-    lines = [tabulate(budget, headers=BUDGET_HEADERS, tablefmt="github", disable_numparse=True), ""]
+    lines = [
+        "### Tuning budget: what each study ran",
+        "",
+        "One row per tuned (protocol, method), read from the study database: its trials by "
+        "state, the best validation value (seed 0's slice), the defaults trial's value, the "
+        "seconds of all its trials, how they ran, any `--param` narrowing, and parameters "
+        "whose best value sits at an end of the searched range. A row that trains like "
+        "another borrows that study (named in the method column).",
+        "",
+        tabulate(budget, headers=BUDGET_HEADERS, tablefmt="github", disable_numparse=True),
+        "",
+    ]
     threaded = [f"{row[1]} on {row[0]}" for row in budget if THREADED in row]
     if threaded:
         lines += [
