@@ -41,3 +41,8 @@ def method_order(groups, dataset: str) -> list[str]:
     families = {"contrastive": 0, "floor": 2}
     names = {(m, groups[(d, p, m)][0]["family"]) for d, p, m in groups if d == dataset}
     return [m for m, f in sorted(names, key=lambda mf: (families.get(mf[1], 1), mf[0]))]
+
+
+def short_number(value) -> str:
+    """A float to 3 significant digits (``2.75e+04``, ``0.0055``); anything else as ``str``."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

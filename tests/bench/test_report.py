@@ -98,7 +98,7 @@ def test_a_studys_wall_time_counts_running_trials_not_the_days_between_sessions(
     from datetime import datetime, timedelta
     from types import SimpleNamespace
 
-    from bench.report.tuning import wall_seconds
+    from bench.report.tuning_budget import wall_seconds
 
     t0 = datetime(2026, 1, 1)
 
@@ -120,7 +120,7 @@ def test_a_study_whose_trials_overlapped_in_threads_is_flagged():
     from datetime import datetime, timedelta
     from types import SimpleNamespace
 
-    from bench.report.tuning import THREADED, THREADED_OWN_RNG, how_study_ran, how_trials_ran
+    from bench.report.tuning_budget import THREADED, THREADED_OWN_RNG, how_study_ran, how_trials_ran
 
     t0 = datetime(2026, 1, 1)
 
