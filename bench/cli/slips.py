@@ -10,8 +10,8 @@ from tabulate import tabulate
 from bench.api import dataset_name
 from bench.data import DEFAULT_DATASET
 from bench.errors import BenchError
-from bench.report.seed_slips import ranked
 from bench.report.seed_table import SEED_TABLE
+from bench.report.slip_distance import ranked
 from bench.running.slips import (
     STRATEGIES,
     load_seed_slips,

@@ -1,13 +1,6 @@
 """Report section: the seed's recall table beside ours under every combination of evaluation
-slips (the JSON of :mod:`bench.running.slips`; this module only reads it, never fits).
-
-Distance of a combination to the seed: over the cells both have (recall@10/20/50 x four
-strategies, 12 cells), the mean absolute log ratio ``mean |ln(ours / seed)|``, shown as a
-factor ``exp(d)`` (1.00 = identical; 2.00 = a factor of two off on average, either way).
-Log ratios weigh every cell alike, where an absolute difference would be dominated by the
-largest cells (strategy 4's recall@50 is 11.6 against 0.62 for strategy 1's recall@10); the
-mean absolute difference in points is shown beside it. Values below ``FLOOR`` count as
-``FLOOR`` in the logs (a zero would be infinitely far).
+slips (the JSON of :mod:`bench.running.slips`; this module only reads it, never fits). The
+distance between two tables: :mod:`bench.report.slip_distance`.
 """
 
 from __future__ import annotations
@@ -16,69 +9,16 @@ import numpy as np
 from tabulate import tabulate
 
 from bench.evaluation.slips import SLIP_NAMES
-
-FLOOR = 0.01  # percent
-NEAR = 0.05  # combinations within this mean |log ratio| of the closest are "about as close"
-GOOD = np.log(1.5)  # "explains the table": within a factor of 1.5 on average
-
-
-def _cells(table: dict, seed_table: dict) -> tuple[list[str], list[str]]:
-    """(strategies, recall keys) present both in the slips table and in the seed's."""
-    strategies = [s for s in seed_table if s in table["strategies"]]
-    keys = [
-        f"recall@{k}"
-        for k in table["config"]["ks"]
-        if all(f"recall@{k}" in seed_table[s] for s in strategies)
-    ]
-    return strategies, keys
-
-
-def _values(metrics: dict, strategies: list[str], keys: list[str]) -> np.ndarray:
-    return np.array([metrics[s][k] for s in strategies for k in keys], dtype=np.float64)
-
-
-def distance(ours: np.ndarray, seed: np.ndarray) -> dict[str, float]:
-    """``log`` (mean |ln ratio|), ``factor`` (exp of it), ``ratio`` (geometric mean of ours /
-    seed: above 1, ours are larger) and ``mae`` (mean absolute difference, points)."""
-    log = np.log(np.maximum(ours, FLOOR) / np.maximum(seed, FLOOR))
-    return {
-        "log": float(np.abs(log).mean()),
-        "factor": float(np.exp(np.abs(log).mean())),
-        "ratio": float(np.exp(log.mean())),
-        "mae": float(np.abs(ours - seed).mean()),
-    }
-
-
-def ranked(table: dict, seed_table: dict) -> list[dict]:
-    """Every combination with its distance to the seed, closest first (ties: fewer slips)."""
-    strategies, keys = _cells(table, seed_table)
-    seed = _values(seed_table, strategies, keys)
-    rows = [
-        {**combo, **distance(_values(combo["metrics"], strategies, keys), seed)}
-        for combo in table["combinations"]
-    ]
-    return sorted(rows, key=lambda r: (r["log"], sum(r["slips"].values()), r["label"]))
-
-
-def slip_effects(table: dict, seed_table: dict) -> dict[str, float]:
-    """Per slip, the geometric mean over the 16 pairs of combinations that differ only in it
-    (and over the cells) of recall with the slip / recall without it."""
-    strategies, keys = _cells(table, seed_table)
-    by_flags = {
-        tuple(sorted(c["slips"].items())): _values(c["metrics"], strategies, keys)
-        for c in table["combinations"]
-    }
-    out = {}
-    for name in table["slips"]:
-        logs = []
-        for flags, values in by_flags.items():
-            d = dict(flags)
-            if d[name]:
-                other = by_flags.get(tuple(sorted({**d, name: False}.items())))
-                if other is not None:
-                    logs.append(np.log(np.maximum(values, FLOOR) / np.maximum(other, FLOOR)))
-        out[name] = float(np.exp(np.mean(logs))) if logs else float("nan")
-    return out
+from bench.report.slip_distance import (
+    FLOOR,
+    GOOD,
+    NEAR,
+    cell_values,
+    distance,
+    ranked,
+    shared_cells,
+    slip_effects,
+)
 
 
 def _order(values: dict[str, float]) -> str:
@@ -166,7 +106,7 @@ def _effects_lines(table: dict, names: list[str], effects: dict) -> list[str]:
 def seed_slips_section(table: dict, seed_table: dict, heading: str = "###") -> str:
     """Markdown: which combination of slips brings our fits closest to the seed's figures,
     by how much, what that implies, and the whole table beside the seed's."""
-    strategies, keys = _cells(table, seed_table)
+    strategies, keys = shared_cells(table, seed_table)
     names = _names(table)
     rows = ranked(table, seed_table)
     best = rows[0]
@@ -174,8 +114,8 @@ def seed_slips_section(table: dict, seed_table: dict, heading: str = "###") -> s
     near = [r for r in rows if r["log"] <= best["log"] + NEAR]
     effects = slip_effects(table, seed_table)
     docs = "\n".join(f"- `{n}`: {table['slips'][n]}" for n in names)
-    ratios = _values(plain["metrics"], strategies, keys) / np.maximum(
-        _values(seed_table, strategies, keys), FLOOR
+    ratios = cell_values(plain["metrics"], strategies, keys) / np.maximum(
+        cell_values(seed_table, strategies, keys), FLOOR
     )
     out = [
         f"{heading} The seed's table under evaluation slips",
@@ -219,7 +159,7 @@ def _implications(best, plain, seed_table, strategies, keys, table) -> list[str]
     """Paragraphs: what the closest combination implies, the untrained floor under it, the
     strategies' order, caveats."""
     per = {
-        s: distance(_values(best["metrics"], [s], keys), _values(seed_table, [s], keys))
+        s: distance(cell_values(best["metrics"], [s], keys), cell_values(seed_table, [s], keys))
         for s in strategies
     }
     per_text = ", ".join(f"strategy {s[-1]} {per[s]['factor']:.2f}" for s in strategies)
@@ -264,15 +204,15 @@ def _untrained(best: dict, seed_table: dict, strategies, keys) -> list[str]:
     paragraphs = []
     floor = best.get("untrained", {})
     if all(s in floor for s in strategies):
-        raw = _values(floor, strategies, keys)
-        d = distance(raw, _values(seed_table, strategies, keys))
+        raw = cell_values(floor, strategies, keys)
+        d = distance(raw, cell_values(seed_table, strategies, keys))
         close = (
             "as close or closer than the trained ones: under this evaluation the seed's "
             "table cannot tell trained encoders from untrained ones"
             if d["log"] <= best["log"]
             else "farther than the trained ones"
         )
-        gain = _gain(_values(best["metrics"], strategies, keys), raw)
+        gain = _gain(cell_values(best["metrics"], strategies, keys), raw)
         paragraphs.append(
             "The same encoders untrained (their seeded initialisation, no training step) "
             f"under `{best['label']}` are a factor of {d['factor']:.2f} from the seed's "

@@ -22,7 +22,8 @@ from bench.evaluation.slips import (
     slipped_top_k,
 )
 from bench.protocol import Protocol, ProtocolData, TrainData
-from bench.report.seed_slips import distance, ranked, seed_slips_section
+from bench.report.seed_slips import seed_slips_section
+from bench.report.slip_distance import distance, ranked
 from bench.running.slips import (
     load_seed_slips,
     run_seed_slips,
