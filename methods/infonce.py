@@ -51,7 +51,7 @@ class InfoNCERecommender(ContrastiveRecommender):
     search_space: ClassVar[dict] = {
         "lr": Float(1e-5, 1e-2, log=True),
         "temperature": Float(0.02, 1.0, log=True),
-        "epochs": Int(5, 120),
+        "epochs": Int(5, 300, log=True),
     }
 
     def __init__(
