@@ -154,3 +154,39 @@ def test_the_environment_section_counts_the_records_of_each_cpu(tmp_path):
     assert cells(section, "1")[:2] in (["AMD EPYC", "AVX512"], ["not recorded", "not recorded"])
     assert "not recorded" in section  # records older than the field say so
     assert "from 3 environments" in section
+
+
+def test_a_study_that_searched_an_older_range_than_its_method_declares_is_named():
+    import optuna
+
+    from bench.report.tuning_budget import older_ranges
+    from methods.registry import get_method
+
+    space = get_method("user-knn").cls.search_space
+    (name, declared), *_ = space.items()
+    study = optuna.create_study(direction="maximize")
+    older = optuna.distributions.IntDistribution(declared.low, declared.high - 1)
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={name: declared.low}, distributions={name: older}, value=0.1
+        )
+    )
+    assert older_ranges(study, "user-knn") == [name]
+
+    # a --param narrowing is shown in its own column, not as an older range
+    study.set_user_attr("overrides", {name: declared.low})
+    assert older_ranges(study, "user-knn") == []
+
+    current = optuna.create_study(direction="maximize")
+    current.add_trial(
+        optuna.trial.create_trial(
+            params={name: declared.low},
+            distributions={
+                name: optuna.distributions.IntDistribution(
+                    declared.low, declared.high, log=declared.log
+                )
+            },
+            value=0.1,
+        )
+    )
+    assert older_ranges(current, "user-knn") == []
